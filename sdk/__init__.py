@@ -1,0 +1,1 @@
+"""SDK: load / embed / tag / similar over presets (work in progress, see issue 3)."""

@@ -1,0 +1,144 @@
+"""Heads that sit on a backbone's feature vector (thesis section 2.3, chapter 5)."""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from zoo.frontends import PACKAGE
+from zoo.layers import L2Normalize, SubspaceL2Normalize
+
+
+def tagging_head(x, num_tags, dropout=0.5, name="tags"):
+    """Multi-label sigmoid tagger (Eq. 2.1 with sigmoid), trained with BCE."""
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return layers.Dense(num_tags, activation="sigmoid", name=name)(x)
+
+
+def softmax_head(x, num_classes, dropout=0.5, name="classes"):
+    """Single-label softmax classifier (artist identification, genre)."""
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return layers.Dense(num_classes, activation="softmax", name=name)(x)
+
+
+def embedding_head(x, size, normalize=True, activation=None, name="embedding"):
+    """Dense projection to the metric space, L2-normalised (Eq. 2.5) unless told not to."""
+    x = layers.Dense(size, activation=activation, name=name)(x)
+    return L2Normalize(name=f"{name}_l2")(x) if normalize else x
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ProxyHead(keras.layers.Layer):
+    """Learned class proxies scored against the normalised embedding (Eq. 5.11-5.13).
+
+    score_z = sigmoid( (f o m_s / ||f o m_s||) . (p_z o m_s) ), where s is the
+    sub-space class z belongs to. With `class_subspaces=None` the whole
+    embedding is used (Eq. 5.11; with `normalize=True` it is also Eq. 5.13, the
+    classifier with a normalisation layer and no bias). `normalize=False` gives
+    the plain linear classifier (no bias) that Table 5.3 compares against.
+
+    Args:
+        num_classes: number of labels z.
+        subspaces: {name: [start, stop)} slices of the embedding, or None.
+        class_subspaces: per class, the name of its sub-space (Eq. 5.12 masks).
+    """
+
+    def __init__(self, num_classes, subspaces=None, class_subspaces=None, normalize=True,
+                 activation="sigmoid", **kwargs):
+        super().__init__(**kwargs)
+        if (subspaces is None) != (class_subspaces is None):
+            raise ValueError("subspaces and class_subspaces go together")
+        if class_subspaces is not None and len(class_subspaces) != num_classes:
+            raise ValueError(f"class_subspaces has {len(class_subspaces)} entries for {num_classes} classes")
+        self.num_classes = num_classes
+        self.subspaces = None if subspaces is None else {k: list(v) for k, v in subspaces.items()}
+        self.class_subspaces = None if class_subspaces is None else list(class_subspaces)
+        self.normalize = normalize
+        self.activation = activation
+
+    def build(self, input_shape):
+        size = input_shape[-1]
+        self.proxies = self.add_weight(name="proxies", shape=(size, self.num_classes),
+                                       initializer="glorot_uniform")
+        if self.subspaces is not None:
+            mask = np.zeros((size, self.num_classes), "float32")
+            for z, name in enumerate(self.class_subspaces):
+                start, stop = self.subspaces[name]
+                mask[start:stop, z] = 1.0
+            self._mask = mask
+            self._normalizer = SubspaceL2Normalize(self.subspaces)
+        elif self.normalize:
+            self._normalizer = L2Normalize()
+
+    def call(self, embedding):
+        proxies = self.proxies
+        if self.subspaces is not None:
+            proxies = proxies * ops.convert_to_tensor(self._mask)
+        if self.normalize:
+            embedding = self._normalizer(embedding)
+        logits = ops.matmul(embedding, proxies)
+        return keras.activations.get(self.activation)(logits)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "subspaces": self.subspaces,
+                "class_subspaces": self.class_subspaces, "normalize": self.normalize,
+                "activation": self.activation}
+
+
+def class_prototypes(embeddings, labels):
+    """Eq. 2.9: c_i = mean of the embeddings annotated with label i.
+
+    `labels` is a multi-hot (N, C) matrix or a length-N sequence of class ids;
+    returns (C, d). A label with no example gets a zero prototype (scores 0).
+    """
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        onehot = np.zeros((len(labels), int(labels.max()) + 1), np.float32)
+        onehot[np.arange(len(labels)), labels.astype(int)] = 1.0
+        labels = onehot
+    if labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(f"{labels.shape[0]} label rows for {embeddings.shape[0]} embeddings")
+    counts = labels.sum(0)[:, None]
+    return (labels.T.astype(np.float32) @ embeddings) / np.maximum(counts, 1.0)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PrototypeHead(keras.layers.Layer):
+    """Tags by cosine to fixed class prototypes (Eq. 2.9), for models without a tag head.
+
+    Build it from data with `PrototypeHead.from_embeddings(embeddings, labels)`;
+    the prototypes are non-trainable weights, saved with the model.
+    """
+
+    def __init__(self, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+
+    def build(self, input_shape):
+        self.prototypes = self.add_weight(name="prototypes", shape=(self.num_classes, input_shape[-1]),
+                                          initializer="zeros", trainable=False)
+
+    @classmethod
+    def from_embeddings(cls, embeddings, labels, **kwargs):
+        centroids = class_prototypes(embeddings, labels)
+        head = cls(num_classes=centroids.shape[0], **kwargs)
+        head.build((None, centroids.shape[1]))
+        head.prototypes.assign(centroids)
+        return head
+
+    def call(self, embedding):
+        unit = embedding / ops.sqrt(ops.sum(embedding * embedding, -1, keepdims=True) + 1e-12)
+        protos = self.prototypes
+        protos = protos / ops.sqrt(ops.sum(protos * protos, -1, keepdims=True) + 1e-12)
+        return ops.matmul(unit, ops.transpose(protos))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
