@@ -4,7 +4,16 @@
 returns it as a compiled `keras.Model` (or, for `mfcc-vq`, a numpy estimator).
 """
 
-from zoo import samplecnn  # noqa: F401  (importing a family fills the registry)
+# Importing a family module fills the registry.
+from zoo import (  # noqa: F401
+    artist,
+    framelevel,
+    inception,
+    mfcc_vq,
+    multiscale,
+    rese2multi,
+    samplecnn,
+)
 from zoo.registry import build, get_model_info, list_models, model_arguments
 
 __all__ = ["build", "get_model_info", "list_models", "model_arguments"]

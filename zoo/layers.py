@@ -101,9 +101,10 @@ def subspace_masks(subspaces, size):
 class PairScores(keras.layers.Layer):
     """Relevance of an anchor to each candidate: cosine (Eq. 4.1 / 5.6) or -euclidean (Eq. 5.1).
 
-    Inputs: anchor (B, d), candidates (B, K, d), optional masks (B, d) applied to
-    both sides first (Eq. 5.3). Output (B, K); larger means more similar, so one
-    hinge loss serves every metric.
+    Inputs: anchor (B, d), candidates (B, K, d), optional `subspace_mask` (B, d)
+    applied to both sides first (Eq. 5.3). Output (B, K); larger means more
+    similar, so one hinge loss serves every metric. (The argument is not called
+    `mask`: Keras would feed it the framework's own padding masks.)
     """
 
     def __init__(self, metric="cosine", epsilon=1e-12, **kwargs):
@@ -113,11 +114,11 @@ class PairScores(keras.layers.Layer):
         self.metric = metric
         self.epsilon = epsilon
 
-    def call(self, anchor, candidates, mask=None):
+    def call(self, anchor, candidates, subspace_mask=None):
         anchor = ops.expand_dims(anchor, 1)
-        if mask is not None:
-            mask = ops.expand_dims(ops.cast(mask, anchor.dtype), 1)
-            anchor, candidates = anchor * mask, candidates * mask
+        if subspace_mask is not None:
+            subspace_mask = ops.expand_dims(ops.cast(subspace_mask, anchor.dtype), 1)
+            anchor, candidates = anchor * subspace_mask, candidates * subspace_mask
         if self.metric == "euclidean":
             diff = anchor - candidates
             return -ops.sqrt(ops.sum(diff * diff, axis=-1) + self.epsilon)
@@ -125,7 +126,7 @@ class PairScores(keras.layers.Layer):
         norms = ops.sqrt(ops.sum(anchor * anchor, -1) * ops.sum(candidates * candidates, -1))
         return dot / (norms + self.epsilon)
 
-    def compute_output_shape(self, anchor_shape, candidates_shape, mask_shape=None):
+    def compute_output_shape(self, anchor_shape, candidates_shape, subspace_mask_shape=None):
         return candidates_shape[:2]
 
     def get_config(self):
@@ -156,3 +157,14 @@ class MaskLookup(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "subspaces": self.subspaces, "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StackCandidates(keras.layers.Layer):
+    """[(B, d)] * K -> (B, K, d): the candidates a `PairScores` layer compares."""
+
+    def call(self, embeddings):
+        return ops.stack(embeddings, axis=1)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], len(input_shapes), input_shapes[0][-1])

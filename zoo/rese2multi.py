@@ -1,0 +1,151 @@
+"""ReSE-2-Multi: sample-level CNN with residual + squeeze-excitation blocks (thesis section 3.2,
+Table 3.7, Fig. 3.6b).
+
+Each ReSE-2 block is conv 3 -> BN -> ReLU -> dropout -> conv 3 -> BN, an SE gate
+(amplifying ratio 16, as in the ReSE papers), a residual add with the block input
+(1x1 conv + BN projection when the widths differ), ReLU and max-pooling. A strided
+conv 3 (stride 3) comes first. "Multi": the last three blocks are globally
+max-pooled and concatenated, then Dense 512 -> BN -> ReLU -> dropout 0.5 and the
+output layer.
+
+Table 3.7 (all audio resampled to 16 kHz) gives only input sizes and block counts:
+music 39,366 samples / 9 blocks, speech 16,000 / 8, scene 19,683 / 8. The pool
+sizes are our reading: after the stride-3 conv, pool by 3 while at least 3 steps
+remain, then by 2 if 2 remain, so the time axis ends at length 1. That rule gives
+exactly the printed block counts: music [3]*8 + [2], scene [3]*8, speech
+[3]*7 + [2] (Keras pools floor: 5333 -> 1777 -> ... -> 7 -> 2 -> 1).
+"""
+
+import keras
+from keras import layers
+
+from zoo.frontends import build_frontend
+from zoo.heads import softmax_head, tagging_head
+from zoo.layers import SqueezeExcitation1D, conv_bn_relu
+from zoo.registry import register_model
+from zoo.samplecnn import default_filters, thesis_sgd
+
+# Table 3.7: input samples at 16 kHz, building blocks, classes and label type.
+TABLE_3_7 = {
+    "music": dict(num_samples=39366, num_blocks=9, num_classes=50, multi_label=True),
+    "speech": dict(num_samples=16000, num_blocks=8, num_classes=12, multi_label=False),
+    "scene": dict(num_samples=19683, num_blocks=8, num_classes=17, multi_label=True),
+}
+
+
+def derive_pool_sizes(num_samples, first_stride=3):
+    """Pools that bring the time axis to 1: 3 while >= 3 steps remain, then 2 if 2 remain."""
+    length = num_samples // first_stride
+    if length < 1:
+        raise ValueError(f"num_samples {num_samples} is shorter than the first stride {first_stride}")
+    sizes = []
+    while length > 1:
+        size = 3 if length >= 3 else 2
+        sizes.append(size)
+        length //= size
+    return sizes
+
+
+def block_lengths(num_samples, pool_sizes, first_stride=3):
+    """Time length after the first conv and after each block's pool (floor pooling)."""
+    lengths = [num_samples // first_stride]
+    for size in pool_sizes:
+        lengths.append(lengths[-1] // size)
+    return lengths
+
+
+def rese2_block(x, filters, pool_size, name, dropout=0.2, se_ratio=16.0, use_se=True,
+                use_residual=True):
+    """One ReSE-2 block of Fig. 3.6b; `use_se` / `use_residual` switch its two additions off."""
+    shortcut = x
+    y = conv_bn_relu(x, filters, 3, name=f"{name}_1")
+    if dropout:
+        y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
+    y = layers.Conv1D(filters, 3, padding="same", name=f"{name}_2_conv")(y)
+    y = layers.BatchNormalization(name=f"{name}_2_bn")(y)
+    if use_se:
+        y = SqueezeExcitation1D(se_ratio, name=f"{name}_se")(y)
+    if use_residual:
+        if shortcut.shape[-1] != filters:
+            # The add needs matching widths; a learned 1x1 projection is the usual ResNet fix.
+            shortcut = layers.Conv1D(filters, 1, name=f"{name}_proj_conv")(shortcut)
+            shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        y = layers.Add(name=f"{name}_add")([y, shortcut])
+    y = layers.ReLU(name=f"{name}_relu")(y)
+    return layers.MaxPooling1D(pool_size, name=f"{name}_pool")(y)
+
+
+def rese2_backbone(num_samples, pool_sizes, filters, block_dropout=0.2, se_ratio=16.0,
+                   use_se=True, use_residual=True, multi_level=True, name="backbone"):
+    """Raw waveform (num_samples, 1) -> concatenated global max of the last three blocks."""
+    inputs = keras.Input((num_samples, 1), name="samples")
+    x = conv_bn_relu(inputs, filters[0], 3, strides=3, padding="valid", name="conv0")
+    outputs = []
+    for i, (size, width) in enumerate(zip(pool_sizes, filters[1:]), start=1):
+        x = rese2_block(x, width, size, f"block{i}", block_dropout, se_ratio, use_se, use_residual)
+        outputs.append((f"block{i}", x))
+    # Multi-level: tags differ in the abstraction level they live at (section 3.1.4).
+    levels = outputs[-3:] if multi_level else outputs[-1:]
+    pooled = [layers.GlobalMaxPooling1D(name=f"{block}_gmp")(out) for block, out in levels]
+    features = (layers.Concatenate(name="multi_level")(pooled) if len(pooled) > 1
+                else pooled[0])
+    return keras.Model(inputs, features, name=name)
+
+
+def build_rese2_multi(config="music", num_samples=None, pool_sizes=None, filters=None,
+                      num_classes=None, sample_rate=16000, block_dropout=0.2, se_ratio=16.0,
+                      use_se=True, use_residual=True, multi_level=True, fc_units=512,
+                      dropout=0.5, learning_rate=0.01):
+    """ReSE-2-Multi for one Table 3.7 task: waveform (num_samples,) -> class scores.
+
+    `config` picks the input size, block count, number of classes and the output
+    (sigmoid + BCE for music / scene tags, softmax + cross-entropy for speech);
+    `num_samples`, `pool_sizes`, `filters`, `num_classes` override it.
+    """
+    if config not in TABLE_3_7:
+        raise ValueError(f"config must be one of {sorted(TABLE_3_7)}, got {config!r}")
+    spec = TABLE_3_7[config]
+    num_samples = spec["num_samples"] if num_samples is None else int(num_samples)
+    sizes = derive_pool_sizes(num_samples) if pool_sizes is None else [int(s) for s in pool_sizes]
+    if min(block_lengths(num_samples, sizes)) < 1:
+        raise ValueError(f"pool_sizes {sizes} shrink {num_samples} samples below length 1")
+    if multi_level and len(sizes) < 3:
+        raise ValueError(f"multi_level needs at least 3 blocks, got {len(sizes)}")
+    filters = list(filters) if filters is not None else default_filters(len(sizes) + 1)
+    if len(filters) != len(sizes) + 1:
+        raise ValueError(f"{len(filters)} filter widths for 1 + {len(sizes)} layers")
+    num_classes = spec["num_classes"] if num_classes is None else num_classes
+
+    waveform = keras.Input((num_samples,), name="waveform")
+    x = build_frontend("raw")(waveform)
+    x = rese2_backbone(num_samples, sizes, filters, block_dropout, se_ratio, use_se,
+                       use_residual, multi_level)(x)
+    x = layers.Dense(fc_units, name="fc")(x)
+    x = layers.BatchNormalization(name="fc_bn")(x)
+    x = layers.ReLU(name="fc_relu")(x)
+    if spec["multi_label"]:
+        outputs, loss = tagging_head(x, num_classes, dropout), "binary_crossentropy"
+    else:
+        outputs, loss = softmax_head(x, num_classes, dropout), "categorical_crossentropy"
+    model = keras.Model(waveform, outputs, name=f"rese2_multi_{config}")
+    model.compile(optimizer=thesis_sgd(learning_rate), loss=loss)
+    return model
+
+
+_DEFAULTS = dict(config="music", num_samples=None, pool_sizes=None, filters=None,
+                 num_classes=None, sample_rate=16000, block_dropout=0.2, se_ratio=16.0,
+                 use_se=True, use_residual=True, multi_level=True, fc_units=512, dropout=0.5,
+                 learning_rate=0.01)
+# 81 samples -> 27 after the first conv -> pools 3, 3, 3 -> 1: the fewest blocks multi-level
+# allows, one of them with a projection shortcut.
+_TINY = dict(num_samples=81, filters=[8, 8, 16, 16], num_classes=5, se_ratio=2.0,
+             fc_units=16, block_dropout=0.0, dropout=0.0)
+
+register_model(
+    "rese2-multi",
+    reference="Section 3.2, Table 3.7, Fig. 3.6b (ReSE-2-Multi; music 39,366 samples at 16 kHz)",
+    description="Sample-level CNN with residual + SE blocks and multi-level concatenation; "
+                "config picks music / speech / scene, ablations by argument.",
+    tiny=_TINY,
+    **_DEFAULTS,
+)(build_rese2_multi)
