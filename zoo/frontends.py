@@ -50,7 +50,7 @@ def mel_to_hz(mels, htk=False):
 def mel_filterbank(sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="slaney"):
     """Triangular mel filters, shape (n_mels, 1 + n_fft // 2), as librosa builds them."""
     fmax = sample_rate / 2.0 if fmax is None else fmax
-    fft_freqs = np.linspace(0.0, sample_rate / 2.0, 1 + n_fft // 2)
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)  # odd n_fft stops short of Nyquist
     mel_points = mel_to_hz(
         np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk
     )
@@ -145,7 +145,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         if num_samples is None:
             return None
         if self.padding == "center":
-            return 1 + num_samples // self.hop_length
+            return 1 + (num_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
         if self.padding == "same":
             return -(-num_samples // self.hop_length)
         return 1 + (num_samples - self.n_fft) // self.hop_length
