@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
 
-.PHONY: install test test-one clean
+.PHONY: install demo test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Until the SDK quick start exists (issue 3), the demo tours the zoo: every
+# registered thesis model built at its thesis size, with its parameter count.
+demo: install
+	$(PY) -m zoo --params
 
 test: install
 	@set -e; for backend in $(BACKENDS); do \
