@@ -1,0 +1,54 @@
+"""The preset registry: short name -> Hub repo, pinned revision, bundled copy, checksums.
+
+One place lists every preset the project ships. `revision` pins a Hub commit
+(40 hex digits) once the repo is published; until then it is None and a named
+load falls back to the copy bundled inside the installed package.
+"""
+
+import dataclasses
+import fnmatch
+from pathlib import Path
+
+HUB_ORG = "music-retrieval-zoo"
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetSpec:
+    preset_id: str
+    description: str
+    repo_id: str
+    revision: str | None  # full commit hash once published
+    weights_sha256: dict  # file name -> sha256 the loaded files must match
+    bundled: bool = False
+
+    @property
+    def bundled_path(self):
+        return BUNDLED_DIR / self.preset_id
+
+
+PRESETS: dict[str, PresetSpec] = {}
+
+
+def register_preset(spec):
+    if spec.preset_id in PRESETS:
+        raise ValueError(f"preset {spec.preset_id!r} registered twice")
+    PRESETS[spec.preset_id] = spec
+    return spec
+
+
+def list_presets(pattern="*"):
+    """Registered preset ids matching a shell wildcard."""
+    return sorted(p for p in PRESETS if fnmatch.fnmatchcase(p, pattern))
+
+
+register_preset(
+    PresetSpec(
+        preset_id="artist-siamese-msd",
+        description="Thesis section 4.1 artist-label Siamese model (MSD, 10,000 artists), ported exactly.",
+        repo_id=f"{HUB_ORG}/artist-siamese-msd",
+        revision=None,
+        weights_sha256={},  # filled by the converter's output (see training_recipes/artist_siamese_msd)
+        bundled=True,
+    )
+)
