@@ -19,10 +19,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Until the SDK quick start exists (issue 3), the demo tours the zoo: every
-# registered thesis model built at its thesis size, with its parameter count.
+# Until the Gradio app exists, the demo is the SDK quick start: fetch a free
+# soundtrack from Debian, load the bundled preset offline, embed, index, search.
 demo: install
-	$(PY) -m zoo --params
+	scripts/fetch_free_music.sh data/free-music
+	HF_HUB_OFFLINE=1 $(PY) -m sdk.quickstart data/free-music --catalog data/quickstart-catalog
 
 test: install
 	@set -e; for backend in $(BACKENDS); do \

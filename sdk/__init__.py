@@ -1,1 +1,30 @@
-"""SDK: load / embed / tag / similar over presets (work in progress, see issue 3)."""
+"""SDK: `load()` a preset, then `embed()`, `tag()` and `similar()` your own music.
+
+    import sdk
+    model = sdk.load("artist-siamese-msd")       # registered id, hf://org/name[@rev] or a directory
+    vector = model.embed("song.ogg")
+    hits = model.similar("song.ogg", sdk.Catalog.load("my-catalog"), k=5)
+"""
+
+from sdk.audio import AudioError
+from sdk.index import Catalog
+from sdk.model import MusicModel, get_model, load
+from sdk.presets import list_presets
+from sdk.resolve import PresetNotFoundError
+
+
+def embed(audio, sr=None, model=None, **kwargs):
+    """`load(model).embed(...)`; the default preset is loaded once and cached."""
+    return get_model(model).embed(audio, sr=sr, **kwargs)
+
+
+def tag(audio, sr=None, top_k=10, model=None):
+    return get_model(model).tag(audio, sr=sr, top_k=top_k)
+
+
+def similar(query, catalog, k=10, model=None, **kwargs):
+    return get_model(model).similar(query, catalog, k=k, **kwargs)
+
+
+__all__ = ["AudioError", "Catalog", "MusicModel", "PresetNotFoundError", "embed", "list_presets", "load",
+           "similar", "tag"]

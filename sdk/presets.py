@@ -48,7 +48,8 @@ register_preset(
         description="Thesis section 4.1 artist-label Siamese model (MSD, 10,000 artists), ported exactly.",
         repo_id=f"{HUB_ORG}/artist-siamese-msd",
         revision=None,
-        weights_sha256={},  # filled by the converter's output (see training_recipes/artist_siamese_msd)
+        # sha256 of the converter's output (training_recipes/artist_siamese_msd/convert.py).
+        weights_sha256={"model.weights.h5": "ffc5530604239b28a3aa6aefa8f17274055aba5ec5699b253ef227f8192705b7"},
         bundled=True,
     )
 )

@@ -1,0 +1,470 @@
+"""`Catalog`: the on-disk search index of song embeddings.
+
+Rows are stored L2-normalised per sub-space (the disjoint slices a conditional
+similarity network gives each notion of similarity), so ONE inner product with a
+query normalised the same way and scaled by weights w_s scores sum_s w_s * cos_s.
+Search is exact: faiss IndexFlatIP when importable, else numpy; either backend
+only proposes candidates, which the same numpy code rescores, so both return
+identical results. Saves are atomic (temp dir + fsync + rename swap).
+"""
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sdk.audio import AudioError, list_audio_files
+
+try:
+    import faiss
+except ImportError:  # exact numpy search instead
+    faiss = None
+
+__all__ = ["Catalog", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+EMBEDDINGS_FILE, ITEMS_FILE, CATALOG_FILE, FAISS_FILE = (
+    "embeddings.npy", "items.jsonl", "catalog.json", "index.faiss")
+_MARGIN = 16  # extra candidates so near-ties at rank k rank the same on both backends
+_EPS = 1e-12
+
+
+def _layout(embedding_size, subspaces):
+    """{name: (start, stop)} sorted by start; must tile [0, embedding_size)."""
+    if not subspaces:
+        return {"all": (0, embedding_size)}
+    spans = sorted(((int(a), int(b), str(n)) for n, (a, b) in dict(subspaces).items()))
+    edge = 0
+    for start, stop, name in spans:
+        if start != edge or stop <= start:
+            raise ValueError(f"sub-spaces must tile 0..{embedding_size} without gaps or "
+                             f"overlaps; {name!r} is [{start}, {stop}) after {edge}")
+        edge = stop
+    if edge != embedding_size:
+        raise ValueError(f"sub-spaces end at {edge}, embedding_size is {embedding_size}")
+    return {name: (start, stop) for start, stop, name in spans}
+
+
+def _json_default(value):
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Catalog:
+    """Song embeddings + metadata with exact weighted sub-space search."""
+
+    def __init__(self, embedding_size, subspaces=None, model=None, backend="auto"):
+        self.embedding_size = int(embedding_size)
+        self._spans = _layout(self.embedding_size, subspaces)
+        self.model = model
+        self.backend = backend
+        self._vectors = np.zeros((0, self.embedding_size), np.float32)
+        self._ids, self._items, self._rows = [], [], {}
+        self._index = None  # faiss index over _vectors, built lazily
+        self.skipped = []  # (path, message) of files the last build/update could not read
+
+    # ----- description ----------------------------------------------------------------
+    @property
+    def backend(self):
+        return self._backend
+
+    @backend.setter
+    def backend(self, value):
+        if value not in ("auto", "numpy", "faiss") or (value == "faiss" and faiss is None):
+            raise ValueError(f"backend must be 'auto', 'numpy' or 'faiss' (needs faiss-cpu), "
+                             f"not {value!r}")
+        self._backend = value if value != "auto" else ("numpy" if faiss is None else "faiss")
+
+    @property
+    def subspaces(self):
+        return dict(self._spans)
+
+    @property
+    def ids(self):
+        return list(self._ids)
+
+    @property
+    def items(self):
+        return [dict(item) for item in self._items]
+
+    def __len__(self):
+        return len(self._ids)
+
+    def __contains__(self, id):
+        return id in self._rows
+
+    def __repr__(self):
+        return (f"Catalog({len(self)} items, embedding_size={self.embedding_size}, "
+                f"subspaces={list(self._spans)}, model={self.model!r})")
+
+    def get(self, id):
+        return dict(self._items[self._rows[id]])  # KeyError names the id
+
+    def vector(self, id):
+        """The stored (per-sub-space normalised) vector of `id`."""
+        return self._vectors[self._rows[id]].copy()
+
+    def ids_matching(self, value, fields=("tags", "artist", "album")):
+        """Ids whose metadata `fields` contain `value` (case-insensitive; a "tags"
+        string is split on , ; |)."""
+        value, found = str(value).strip().casefold(), []
+        for id, item in zip(self._ids, self._items):
+            for field in fields:
+                entry = item.get(field)
+                if isinstance(entry, str):
+                    entry = entry.replace(";", ",").replace("|", ",").split(",") \
+                        if field == "tags" else [entry]
+                if isinstance(entry, (list, tuple)) and any(
+                        str(e).strip().casefold() == value for e in entry):
+                    found.append(id)
+                    break
+        return found
+
+    # ----- editing --------------------------------------------------------------------
+    def _normalize(self, vectors):
+        out = np.array(vectors, np.float32)
+        for start, stop in self._spans.values():
+            part = out[:, start:stop]
+            part /= np.maximum(np.linalg.norm(part, axis=1, keepdims=True), _EPS)
+        return out
+
+    def add(self, ids, vectors, items=None):
+        """Add rows; `items` are metadata dicts (e.g. path, title, artist, tags)."""
+        ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+        vectors = np.asarray(vectors, np.float32)
+        vectors = vectors[None] if vectors.ndim == 1 else vectors
+        if vectors.shape != (len(ids), self.embedding_size):
+            raise ValueError(f"vectors have shape {vectors.shape}, expected "
+                             f"({len(ids)}, {self.embedding_size})")
+        if not np.all(np.isfinite(vectors)):
+            raise ValueError("vectors contain non-finite values")
+        seen = set(self._rows)
+        for id in ids:
+            if id in seen:
+                raise ValueError(f"duplicate id {id!r}")
+            seen.add(id)
+        items = [{}] * len(ids) if items is None else list(items)
+        if len(items) != len(ids):
+            raise ValueError(f"{len(items)} items for {len(ids)} ids")
+        stored = [{"id": id, "path": None, **{k: v for k, v in dict(item).items() if k != "id"}}
+                  for id, item in zip(ids, items)]
+        json.dumps(stored, default=_json_default)  # fail now, not at save time
+        vectors = self._normalize(vectors)
+        self._rows.update({id: len(self._ids) + i for i, id in enumerate(ids)})
+        self._ids += ids
+        self._items += stored
+        self._vectors = np.concatenate([self._vectors, vectors])
+        if self._index is not None:
+            self._index.add(vectors)
+
+    def remove(self, ids):
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        drop = {self._rows[id] for id in ids}
+        keep = [r for r in range(len(self)) if r not in drop]
+        self._vectors = self._vectors[keep]
+        self._ids = [self._ids[r] for r in keep]
+        self._items = [self._items[r] for r in keep]
+        self._rows = {id: r for r, id in enumerate(self._ids)}
+        self._index = None
+
+    # ----- search ---------------------------------------------------------------------
+    def _weights(self, weights):
+        if weights is None:
+            return np.ones(len(self._spans))
+        unknown = set(weights) - set(self._spans)
+        if unknown:
+            raise ValueError(f"unknown sub-space(s) {sorted(unknown)}; "
+                             f"this catalog has {list(self._spans)}")
+        w = np.array([float(weights.get(name, 0.0)) for name in self._spans])
+        if not np.all(np.isfinite(w)) or not np.any(w):
+            raise ValueError(f"weights must be finite and not all zero, got {weights}")
+        return w
+
+    def _faiss_index(self):
+        if self._index is None:
+            self._index = faiss.IndexFlatIP(self.embedding_size)
+            self._index.add(self._vectors)
+        return self._index
+
+    def _candidates(self, queries, fetch):
+        if self.backend == "faiss":
+            return self._faiss_index().search(np.ascontiguousarray(queries), fetch)[1]
+        out = []
+        chunk = max(1, (1 << 24) // max(1, len(self)))  # bound the score matrix memory
+        for i in range(0, len(queries), chunk):
+            scores = queries[i:i + chunk] @ self._vectors.T
+            if fetch < len(self):
+                out.append(np.argpartition(-scores, fetch - 1, axis=1)[:, :fetch])
+            else:
+                out.append(np.broadcast_to(np.arange(len(self)), scores.shape))
+        return np.concatenate(out)
+
+    def search(self, query, k=10, weights=None, exclude=()):
+        """Nearest items to each query row; returns one result list per query.
+
+        query: raw (d,) or (q, d) vector(s); normalised per sub-space here.
+        weights: {sub-space: w}; when given, unnamed sub-spaces weigh 0.
+        Each result is {"id", "score", "subspace_scores", **metadata}, where
+        score = sum_s w_s * subspace_scores[s] and subspace_scores are cosines.
+        """
+        queries = np.asarray(query, np.float32)
+        queries = queries[None] if queries.ndim == 1 else queries
+        if queries.ndim != 2 or queries.shape[1] != self.embedding_size:
+            raise ValueError(f"query has shape {np.shape(query)}, expected "
+                             f"({self.embedding_size},) or (q, {self.embedding_size})")
+        if not np.all(np.isfinite(queries)):
+            raise ValueError("query contains non-finite values")
+        w = self._weights(weights)
+        unit = self._normalize(queries)
+        scaled = unit.copy()
+        for weight, (start, stop) in zip(w, self._spans.values()):
+            scaled[:, start:stop] *= weight
+        exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+        excluded = np.array(sorted(self._rows[i] for i in exclude if i in self._rows),
+                            np.int64)
+        if len(self) == 0 or k <= 0:
+            return [[] for _ in queries]
+        fetch = min(len(self), k + len(excluded) + _MARGIN)
+        starts = [start for start, _ in self._spans.values()]
+        results = []
+        for q, rows in zip(unit.astype(np.float64), self._candidates(scaled, fetch)):
+            rows = rows[(rows >= 0) & ~np.isin(rows, excluded)]
+            cos = np.add.reduceat(self._vectors[rows].astype(np.float64) * q, starts, axis=1)
+            scores = cos @ w
+            order = np.lexsort((rows, -scores))[:k]  # ties broken by row: stable output
+            results.append([self._result(rows[j], scores[j], cos[j]) for j in order])
+        return results
+
+    def _result(self, row, score, cos):
+        result = {"id": self._ids[row], "score": float(score),
+                  "subspace_scores": {n: float(c) for n, c in zip(self._spans, cos)}}
+        result.update({k: v for k, v in self._items[row].items() if k not in result})
+        return result
+
+    # ----- files ----------------------------------------------------------------------
+    def save(self, directory):
+        """Write to a temp dir beside `directory`, fsync, then swap it in, so an
+        interrupted save leaves either the old or the new catalog, never neither."""
+        target = Path(directory).absolute()
+        if target.exists() and not (target / CATALOG_FILE).is_file() and (
+                not target.is_dir() or any(target.iterdir())):
+            raise ValueError(f"{target}: exists and is not a catalog; refusing to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        old = None
+        try:
+            os.chmod(tmp, 0o755)
+            self._write(tmp)
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+                os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                if old is not None:
+                    os.replace(old, target)  # put the previous catalog back
+                    old = None
+                raise
+            _fsync(target.parent)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already after a good swap
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _write(self, tmp):
+        with open(tmp / EMBEDDINGS_FILE, "wb") as f:
+            np.save(f, self._vectors)
+        (tmp / ITEMS_FILE).write_text("".join(
+            json.dumps(item, ensure_ascii=False, default=_json_default) + "\n"
+            for item in self._items), encoding="utf-8")
+        if faiss is not None:
+            faiss.write_index(self._faiss_index(), str(tmp / FAISS_FILE))
+        meta = {"format_version": FORMAT_VERSION, "embedding_size": self.embedding_size,
+                "subspaces": {n: list(s) for n, s in self._spans.items()},
+                "model": self.model, "count": len(self)}
+        (tmp / CATALOG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        for path in [*tmp.iterdir(), tmp]:  # data on disk before the rename makes it live
+            _fsync(path)
+
+    @classmethod
+    def load(cls, directory, backend="auto"):
+        """Read a saved catalog, checking every file; ValueError names the problem."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            backups = sorted(directory.parent.glob(f".{directory.name}.old-*"),
+                             key=lambda p: p.stat().st_mtime)
+            if not backups or not (backups[-1] / CATALOG_FILE).is_file():
+                raise ValueError(f"{directory}: catalog directory not found")
+            # A save was killed between its two renames: the previous catalog is intact.
+            warnings.warn(f"{directory} missing; loading {backups[-1].name} left by an "
+                          "interrupted save (save again to put it in place)")
+            directory = backups[-1]
+        meta_path = directory / CATALOG_FILE
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"{meta_path}: missing; not a catalog directory") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{meta_path}: not valid JSON ({exc})") from None
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            version = meta.get("format_version") if isinstance(meta, dict) else None
+            raise ValueError(f"{meta_path}: format_version {version!r} is not supported "
+                             f"(this library reads {FORMAT_VERSION})")
+        missing = [k for k in ("embedding_size", "subspaces", "count") if k not in meta]
+        if missing:
+            raise ValueError(f"{meta_path}: missing {missing}")
+        try:
+            catalog = cls(meta["embedding_size"], meta["subspaces"], meta.get("model"), backend)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{meta_path}: {exc}") from None
+        vectors = catalog._read_vectors(directory / EMBEDDINGS_FILE, meta["count"])
+        ids, items = _read_items(directory / ITEMS_FILE, len(vectors))
+        catalog._vectors, catalog._ids, catalog._items = vectors, ids, items
+        catalog._rows = {id: r for r, id in enumerate(ids)}
+        # index.faiss is written for other tools; rebuilding it from the checked
+        # embeddings costs about what reading it does and cannot be stale.
+        return catalog
+
+    def _read_vectors(self, path, count):
+        try:
+            vectors = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: missing") from None
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
+        if vectors.ndim != 2 or vectors.shape[1] != self.embedding_size or vectors.dtype.kind != "f":
+            raise ValueError(f"{path}: {vectors.dtype} array of shape {vectors.shape} does not "
+                             f"match embedding_size {self.embedding_size} in {CATALOG_FILE}")
+        if len(vectors) != count:
+            raise ValueError(f"{path}: {len(vectors)} rows but {CATALOG_FILE} says count {count}")
+        vectors = vectors.astype(np.float32)
+        norms = np.stack([np.linalg.norm(vectors[:, a:b], axis=1) for a, b in self._spans.values()])
+        if not np.all(np.isfinite(vectors)) or not np.all((np.abs(norms - 1) < 1e-3) | (norms < 1e-6)):
+            raise ValueError(f"{path}: rows are not finite and L2-normalised per sub-space")
+        return vectors
+
+    # ----- building from audio --------------------------------------------------------
+    @classmethod
+    def build(cls, source, embed_fn, *, model=None, embedding_size, subspaces=None,
+              progress=True, backend="auto"):
+        """Embed a folder of audio or a .csv/.jsonl manifest ("path" column + metadata).
+
+        `embed_fn(path) -> (embedding_size,)`. Ids are paths relative to the folder
+        (or manifest folder) unless a manifest has an "id" column. Files raising
+        AudioError are skipped and listed in `catalog.skipped`.
+        """
+        catalog = cls(embedding_size, subspaces, model, backend)
+        catalog._ingest(_read_source(source), embed_fn, progress)
+        return catalog
+
+    def update(self, source, embed_fn, progress=True):
+        """Embed only sources not yet in the catalog; drop ids whose files are gone.
+        Returns {"added": [ids], "removed": [ids], "skipped": [(path, message)]}."""
+        entries = _read_source(source)
+        present = {id for id, _, _ in entries}
+        removed = [id for id in self._ids if id not in present]
+        self.remove(removed)
+        added = self._ingest([e for e in entries if e[0] not in self._rows], embed_fn, progress)
+        return {"added": added, "removed": removed, "skipped": list(self.skipped)}
+
+    def _ingest(self, entries, embed_fn, progress):
+        ids, vectors, items, self.skipped = [], [], [], []
+        for id, path, meta in tqdm(entries, desc="embedding", unit="file", disable=not progress):
+            try:
+                if not path.is_file():
+                    raise AudioError(f"{path}: file not found")
+                vector = np.asarray(embed_fn(str(path)), np.float32)
+            except AudioError as exc:
+                self.skipped.append((str(path), str(exc)))
+                continue
+            if vector.shape != (self.embedding_size,):
+                raise ValueError(f"{path}: embed_fn returned shape {vector.shape}, "
+                                 f"expected ({self.embedding_size},)")
+            if not np.all(np.isfinite(vector)):
+                self.skipped.append((str(path), f"{path}: embedding has non-finite values"))
+                continue
+            ids.append(id)
+            vectors.append(vector)
+            items.append({"path": str(path), **meta})
+        if ids:
+            self.add(ids, np.stack(vectors), items)
+        if self.skipped:
+            warnings.warn(f"skipped {len(self.skipped)} of {len(entries)} files that could not "
+                          f"be read (see catalog.skipped), first: {self.skipped[0][1]}")
+        return ids
+
+
+def _read_items(path, count):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    ids, items, seen = [], [], set()
+    for number, line in enumerate(lines, 1):
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path} line {number}: not valid JSON ({exc})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise ValueError(f"{path} line {number}: expected an object with a string \"id\"")
+        if item["id"] in seen:
+            raise ValueError(f"{path} line {number}: duplicate id {item['id']!r}")
+        seen.add(item["id"])
+        ids.append(item["id"])
+        items.append(item)
+    if len(items) != count:
+        raise ValueError(f"{path}: {len(items)} items but {EMBEDDINGS_FILE} has {count} rows")
+    return ids, items
+
+
+def _read_source(source):
+    """[(id, absolute path, metadata)] from a folder of audio or a manifest."""
+    source = Path(source)
+    if source.is_dir():
+        return [(f.relative_to(source).as_posix(), Path(os.path.abspath(f)), {})
+                for f in list_audio_files(source)]
+    if source.suffix.lower() not in (".csv", ".jsonl"):
+        raise ValueError(f"{source}: not a folder of audio or a .csv / .jsonl manifest")
+    try:
+        with open(source, encoding="utf-8", newline="") as f:
+            if source.suffix.lower() == ".csv":
+                rows = [{k: v for k, v in row.items() if k is not None}
+                        for row in csv.DictReader(f)]
+            else:
+                rows = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{source}: cannot read manifest ({exc})") from None
+    entries, seen = [], set()
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not row.get("path"):
+            raise ValueError(f"{source} row {number}: no \"path\" value")
+        path = Path(row["path"])
+        id = str(row.get("id") or path.as_posix())
+        if id in seen:
+            raise ValueError(f"{source} row {number}: duplicate id {id!r}")
+        seen.add(id)
+        full = Path(os.path.abspath(path if path.is_absolute() else source.parent / path))
+        entries.append((id, full, {k: v for k, v in row.items() if k not in ("id", "path")}))
+    return entries

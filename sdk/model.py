@@ -1,0 +1,245 @@
+"""`sdk.load()` and the model users hold: embed, tag, similar.
+
+A loaded preset runs the way the thesis evaluates its models: the front end
+over the whole song, the resulting frames (or samples) cut into the preset's
+segments, the backbone per segment, then the mean over segments.
+"""
+
+import numpy as np
+
+from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array
+from sdk.preset import load_preset_model, read_preset
+from sdk.resolve import resolve
+
+# Rocchio relevance feedback weights (Manning et al., Introduction to IR, ch. 9).
+ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA = 1.0, 0.75, 0.15
+
+
+def _find_layer(model, name):
+    """A layer by name, searching nested models (e.g. embedder -> backbone)."""
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            found = _find_layer(layer, name)
+            if found is not None:
+                return found
+    return None
+
+
+class MusicModel:
+    """A loaded preset. Build it with `sdk.load(name_or_path)`."""
+
+    def __init__(self, directory, preset_id=None):
+        files = read_preset(directory)
+        self.directory = files.directory
+        self.preset_id = preset_id or files.metadata.get("preset") or str(directory)
+        self.preprocessor = files.preprocessor
+        self.metadata = files.metadata
+        self.keras_model = load_preset_model(directory)
+        self.frontend = _find_layer(self.keras_model, "frontend")
+        self.backbone = _find_layer(self.keras_model, "backbone")
+        # The metadata names the layer whose output is the embedding: the backbone, or for
+        # metric models with a projection (chapter 5) the waveform -> embedding "embedder".
+        outputs = [o for o in self.metadata.get("outputs", []) if o.get("purpose") == "embeddings"]
+        layer_name = outputs[0].get("layer", "backbone") if outputs else "backbone"
+        self._embedding_model = _find_layer(self.keras_model, layer_name)
+        if self._embedding_model is None:
+            raise ValueError(f"{self.directory}: metadata names embedding layer {layer_name!r}, not in the model")
+        self._tag_layer = _find_layer(self.keras_model, "tags")
+        self._prototypes = None  # (names, centroids) from fit_prototypes
+        if self.frontend is None or self.backbone is None:
+            raise ValueError(f"{self.directory}: model has no 'frontend' or 'backbone' layer")
+
+    def __repr__(self):
+        return f"MusicModel({self.preset_id!r}, embedding_size={self.embedding_size}, tags={len(self.tags)})"
+
+    # ----- description -------------------------------------------------------------------
+    @property
+    def sample_rate(self):
+        return int(self.preprocessor["sample_rate"])
+
+    @property
+    def embedding_size(self):
+        return int(self.metadata["embedding_size"])
+
+    @property
+    def subspace_layout(self):
+        return {k: list(v) for k, v in (self.metadata.get("subspaces") or {"all": [0, self.embedding_size]}).items()}
+
+    @property
+    def subspaces(self):
+        return list(self.subspace_layout)
+
+    @property
+    def tags(self):
+        if self._tag_layer is not None:
+            return list(self.metadata.get("tags") or [])
+        return list(self._prototypes[0]) if self._prototypes else []
+
+    # ----- audio -> per-segment features --------------------------------------------------
+    def _waveform(self, audio, sr):
+        if isinstance(audio, np.ndarray):
+            return prepare_array(audio, sr, self.sample_rate)
+        return load_audio(audio, self.sample_rate)
+
+    def _segments(self, waveform):
+        """The preset's segments along time: of front-end frames when the embedding comes
+        from the backbone (the front end runs once over the whole song, as the thesis
+        extracts features), of samples when it comes from a waveform-input embedder."""
+        import keras
+
+        if self._embedding_model is self.backbone:
+            frames = keras.ops.convert_to_numpy(self.frontend(waveform[None].astype("float32")))[0]
+        else:
+            frames = waveform.astype("float32")
+        length = int(self.preprocessor["segment"]["length"])
+        hop = int(self.preprocessor["segment"].get("hop", length))
+        if frames.shape[0] <= length:
+            pad = [(0, length - frames.shape[0])] + [(0, 0)] * (frames.ndim - 1)
+            return np.pad(frames, pad)[None]
+        starts = range(0, frames.shape[0] - length + 1, hop)
+        return np.stack([frames[s : s + length] for s in starts])
+
+    def segment_features(self, audio, sr=None, batch_size=16):
+        """(num_segments, embedding_size) embeddings of one song's segments."""
+        segments = self._segments(self._waveform(audio, sr))
+        return np.asarray(self._embedding_model.predict(segments, batch_size=batch_size, verbose=0), np.float32)
+
+    # ----- public API ---------------------------------------------------------------------
+    def embed(self, audio, sr=None, per_segment=False, batch_size=16):
+        """Song embedding(s): a file/array -> (d,); a list or folder -> (N, d) in sorted order.
+
+        `per_segment=True` returns the (segments, d) matrix of one song instead.
+        """
+        if isinstance(audio, np.ndarray):
+            features = self.segment_features(audio, sr, batch_size)
+            return features if per_segment else features.mean(0)
+        files = list_audio_files(audio)
+        if len(files) == 1 and not isinstance(audio, (list, tuple)) and not _is_dir(audio):
+            features = self.segment_features(files[0], None, batch_size)
+            return features if per_segment else features.mean(0)
+        if per_segment:
+            raise ValueError("per_segment=True takes one song, not a list or folder")
+        return np.stack([self.segment_features(f, None, batch_size).mean(0) for f in files])
+
+    def tag(self, audio, sr=None, top_k=10):
+        """[(tag, score)] sorted by score; top_k=None gives every tag."""
+        if self._tag_layer is not None:
+            import keras
+
+            features = self.segment_features(audio, sr)
+            scores = keras.ops.convert_to_numpy(self._tag_layer(features)).mean(0)
+            names = self.tags
+        elif self._prototypes is not None:
+            names, centroids = self._prototypes
+            scores = _cosine(self.embed(audio, sr)[None], centroids)[0]
+        else:
+            raise ValueError(f"{self.preset_id} has no tag head; call fit_prototypes(embeddings_or_audio, labels) "
+                             "to tag by class prototypes (thesis Eq. 2.9)")
+        order = np.argsort(-scores)[: None if top_k is None else top_k]
+        return [(names[i], float(scores[i])) for i in order]
+
+    def fit_prototypes(self, audio_or_catalog, labels):
+        """Tag by prototypes (Eq. 2.9): `labels` maps each item to one label or a list of labels.
+
+        `audio_or_catalog` is a Catalog (labels: {id: labels}) or a list of audio paths
+        (labels: a list aligned with it).
+        """
+        from zoo.heads import class_prototypes
+
+        if hasattr(audio_or_catalog, "vector"):
+            ids = list(labels)
+            vectors = np.stack([audio_or_catalog.vector(i) for i in ids])
+            item_labels = [labels[i] for i in ids]
+        else:
+            vectors = self.embed(list(audio_or_catalog))
+            item_labels = list(labels)
+        item_labels = [[x] if isinstance(x, str) else list(x) for x in item_labels]
+        names = sorted({label for row in item_labels for label in row})
+        multi_hot = np.array([[name in row for name in names] for row in item_labels], np.float32)
+        self._prototypes = (names, class_prototypes(vectors, multi_hot))
+        return self
+
+    def similar(self, query, catalog, k=10, weights=None, positives=(), negatives=()):
+        """Rank `catalog` for `query`; see README for the query forms. Returns result dicts."""
+        vector, exclude = self._query_vector(query, catalog)
+        if positives or negatives:
+            vector = ROCCHIO_ALPHA * vector
+            if positives:
+                vector = vector + ROCCHIO_BETA * np.mean([self._query_vector(p, catalog)[0] for p in positives], 0)
+            if negatives:
+                vector = vector - ROCCHIO_GAMMA * np.mean([self._query_vector(n, catalog)[0] for n in negatives], 0)
+            exclude = exclude | {p for p in (*positives, *negatives) if isinstance(p, str) and p in catalog}
+        if isinstance(query, dict) and weights is None:
+            weights = {name: 1.0 for name in query}
+        return catalog.search(vector, k=k, weights=weights, exclude=tuple(exclude))[0]
+
+    def _query_vector(self, query, catalog):
+        """Query -> (vector, ids to exclude from the results)."""
+        if isinstance(query, dict):
+            vector = np.zeros(self.embedding_size, np.float32)
+            layout = catalog.subspaces
+            for name, sub_query in query.items():
+                if name not in layout:
+                    raise ValueError(f"unknown sub-space {name!r}; this catalog has {list(layout)}")
+                start, stop = layout[name]
+                part = self._query_vector(sub_query, catalog)[0][start:stop]
+                vector[start:stop] = part / (np.linalg.norm(part) + 1e-12)
+            return vector, set()
+        if isinstance(query, np.ndarray):
+            if query.ndim == 1 and query.shape[0] == self.embedding_size:
+                return query.astype(np.float32), set()
+            raise ValueError("a numpy query is an embedding; pass audio as a file path, or embed(array, sr) first")
+        if isinstance(query, (list, tuple)):
+            parts = [self._query_vector(q, catalog) for q in query]
+            return np.mean([_unit(p[0]) for p in parts], 0), set().union(*(p[1] for p in parts))
+        text = str(query)
+        if text in catalog:
+            return catalog.vector(text), {text}
+        members = catalog.ids_matching(text)
+        if members:
+            # A tag, artist or album named in the catalog metadata: its prototype (Eq. 2.9).
+            return np.mean([_unit(catalog.vector(i)) for i in members], 0), set()
+        try:
+            return self.embed(text), set()
+        except AudioError as error:
+            raise ValueError(f"query {text!r} is not a catalog id, a tag/artist/album in the catalog, "
+                             f"or readable audio ({error})") from error
+
+
+def _is_dir(path):
+    from pathlib import Path
+
+    return Path(str(path)).is_dir()
+
+
+def _unit(vector):
+    return vector / (np.linalg.norm(vector) + 1e-12)
+
+
+def _cosine(a, b):
+    a = a / (np.linalg.norm(a, axis=-1, keepdims=True) + 1e-12)
+    b = b / (np.linalg.norm(b, axis=-1, keepdims=True) + 1e-12)
+    return a @ b.T
+
+
+_LOADED = {}
+
+
+def load(name_or_path, revision=None, cache_dir=None):
+    """Load a preset by registered id, hf:// handle or local directory."""
+    directory = resolve(name_or_path, revision=revision, cache_dir=cache_dir)
+    preset_id = str(name_or_path) if not _is_dir(name_or_path) else None
+    return MusicModel(directory, preset_id=preset_id)
+
+
+def get_model(model=None, default="artist-siamese-msd"):
+    """The model a module-level shortcut uses: given, by name (cached), or the default."""
+    if isinstance(model, MusicModel):
+        return model
+    key = str(model or default)
+    if key not in _LOADED:
+        _LOADED[key] = load(key)
+    return _LOADED[key]

@@ -1,0 +1,133 @@
+"""The SDK end to end: load presets, embed, tag, search, feedback, CLI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import sdk
+import zoo
+from sdk.cli import main as cli
+from sdk.preset import save_preset
+
+FIXTURE = Path(__file__).parent / "data" / "drascula_track2_30s-42s.ogg"
+TAGS = ["low", "mid", "high", "noise", "quiet"]
+
+
+def tone(freq, seconds=1.0, sr=8000, seed=0):
+    t = np.arange(int(seconds * sr)) / sr
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(t.size)
+    return (0.3 * np.sin(2 * np.pi * freq * t) + noise).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def tagger_dir(tmp_path_factory):
+    """A tiny SampleCNN tagger preset (8 kHz, 81-sample segments, five tags)."""
+    tiny = zoo.get_model_info("samplecnn").tiny
+    model = zoo.build("samplecnn", **tiny)
+    directory = tmp_path_factory.mktemp("presets") / "test-tagger"
+    preprocessor = {"sample_rate": 8000, "frontend": {}, "segment": {"length": 81, "hop": 81, "unit": "samples"},
+                    "aggregation": "mean"}
+    metadata = {"preset": "test-tagger", "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
+                "subspaces": {"low": [0, 8], "high": [8, 16]}, "tags": TAGS, "license": "MIT",
+                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16, "layer": "backbone"}]}
+    return save_preset(model, directory, name="samplecnn", arguments=tiny, preprocessor=preprocessor,
+                       metadata=metadata)
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("songs")
+    for i, freq in enumerate([200, 210, 220, 1500, 1600, 1700]):
+        sf.write(folder / f"song{i}.wav", tone(freq, seed=i), 8000)
+    (folder / "broken.wav").write_text("not audio")
+    return folder
+
+
+def test_embed_single_list_folder_and_array(tagger_dir, songs):
+    model = sdk.load(tagger_dir)
+    one = model.embed(songs / "song0.wav")
+    assert one.shape == (16,)
+    many = model.embed([songs / "song0.wav", songs / "song1.wav"])
+    np.testing.assert_allclose(many[0], one, rtol=1e-5, atol=1e-6)
+    segments = model.embed(songs / "song0.wav", per_segment=True)
+    assert segments.shape == (8000 // 81, 16)
+    np.testing.assert_allclose(segments.mean(0), one, rtol=1e-5, atol=1e-6)
+    # The same audio as a 44.1 kHz stereo array is resampled and mixed down first.
+    stereo = np.stack([tone(200, sr=44100), tone(200, sr=44100)], axis=1)
+    assert model.embed(stereo, sr=44100).shape == (16,)
+    with pytest.raises(sdk.AudioError, match="broken.wav"):
+        model.embed(songs / "broken.wav")
+
+
+def test_tag_sorted_scores_and_top_k(tagger_dir, songs):
+    model = sdk.load(tagger_dir)
+    tags = model.tag(songs / "song3.wav", top_k=3)
+    assert len(tags) == 3 and {t for t, _ in tags} <= set(TAGS)
+    scores = [s for _, s in model.tag(songs / "song3.wav", top_k=None)]
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True)
+
+
+def test_catalog_search_feedback_and_subspaces(tagger_dir, songs, tmp_path):
+    model = sdk.load(tagger_dir)
+    assert model.subspaces == ["low", "high"]
+    catalog = sdk.Catalog.build(songs, model.embed, model="test-tagger", embedding_size=16,
+                                subspaces=model.subspace_layout, progress=False)
+    assert len(catalog) == 6 and len(catalog.skipped) == 1
+    hits = model.similar("song0.wav", catalog, k=5)
+    assert "song0.wav" not in [h["id"] for h in hits]  # a catalog id query excludes itself
+    # Scores are the weighted sum of per-sub-space cosines.
+    for hit in hits:
+        assert hit["score"] == pytest.approx(sum(hit["subspace_scores"].values()), abs=1e-5)
+    only_low = model.similar("song0.wav", catalog, k=5, weights={"low": 1.0})
+    assert [h["score"] for h in only_low] == pytest.approx([h["subspace_scores"]["low"] for h in only_low])
+    # Query by several examples, mix-and-match, and relevance feedback all rank the catalog.
+    assert len(model.similar(["song0.wav", "song1.wav"], catalog, k=3)) == 3
+    mixed = model.similar({"low": "song0.wav", "high": "song4.wav"}, catalog, k=6)
+    assert len(mixed) == 6
+
+    def cosine(a, b, part):
+        start, stop = model.subspace_layout[part]
+        a, b = catalog.vector(a)[start:stop], catalog.vector(b)[start:stop]
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+    for hit in mixed:  # the genre of A with the tempo of B: each sub-space scored against its own query
+        assert hit["subspace_scores"]["low"] == pytest.approx(cosine(hit["id"], "song0.wav", "low"), abs=1e-5)
+        assert hit["subspace_scores"]["high"] == pytest.approx(cosine(hit["id"], "song4.wav", "high"), abs=1e-5)
+    fed = model.similar("song0.wav", catalog, k=5, positives=["song1.wav"], negatives=["song4.wav"])
+    assert {"song1.wav", "song4.wav"}.isdisjoint(h["id"] for h in fed)
+    with pytest.raises(ValueError, match="not a catalog id"):
+        model.similar("no-such-thing", catalog)
+
+
+def test_prototype_tagging_for_models_without_a_tag_head(songs):
+    model = sdk.load("artist-siamese-msd")
+    with pytest.raises(ValueError, match="fit_prototypes"):
+        model.tag(songs / "song0.wav")
+    files = [songs / f"song{i}.wav" for i in range(6)]
+    model.fit_prototypes(files, ["low"] * 3 + ["high"] * 3)
+    assert model.tag(songs / "song1.wav", top_k=1)[0][0] == "low"
+    assert model.tag(songs / "song5.wav", top_k=1)[0][0] == "high"
+
+
+def test_bundled_preset_embeds_real_music():
+    model = sdk.load("artist-siamese-msd")
+    vector = model.embed(FIXTURE)
+    assert vector.shape == (256,) and np.all(vector >= 0) and vector.max() > 0
+    assert model.sample_rate == 22050 and model.subspaces == ["all"]
+
+
+def test_cli_index_search_info(tagger_dir, songs, tmp_path, capsys):
+    catalog_dir = tmp_path / "catalog"
+    assert cli(["--json", "index", str(songs), str(catalog_dir), "--model", str(tagger_dir)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["count"] == 6 and len(summary["skipped"]) == 1
+    assert cli(["--json", "search", str(catalog_dir), "song3.wav", "-k", "2", "--model", str(tagger_dir)]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 2 and hits[0]["id"] != "song3.wav"
+    assert cli(["--json", "tag", str(songs / "song0.wav"), "--model", str(tagger_dir), "--top-k", "2"]) == 0
+    assert len(next(iter(json.loads(capsys.readouterr().out).values()))) == 2
+    assert cli(["tag", str(songs / "broken.wav"), "--model", str(tagger_dir)]) == 2
+    assert "broken.wav" in capsys.readouterr().err
