@@ -7,6 +7,7 @@
 """
 
 from sdk.audio import AudioError
+from sdk.finetune import fine_tune
 from sdk.index import Catalog
 from sdk.model import MusicModel, get_model, load
 from sdk.presets import list_presets
@@ -26,5 +27,5 @@ def similar(query, catalog, k=10, model=None, **kwargs):
     return get_model(model).similar(query, catalog, k=k, **kwargs)
 
 
-__all__ = ["AudioError", "Catalog", "MusicModel", "PresetNotFoundError", "embed", "list_presets", "load",
+__all__ = ["AudioError", "Catalog", "MusicModel", "PresetNotFoundError", "embed", "fine_tune", "list_presets", "load",
            "similar", "tag"]

@@ -72,6 +72,11 @@ class MusicModel:
     def subspaces(self):
         return list(self.subspace_layout)
 
+    def attach_tag_head(self, layer, names):
+        """Use `layer` (embedding -> len(names) scores) for `tag()` from now on."""
+        self._tag_layer = layer
+        self.metadata = {**self.metadata, "tags": list(names)}
+
     @property
     def tags(self):
         if self._tag_layer is not None:

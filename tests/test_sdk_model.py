@@ -131,3 +131,33 @@ def test_cli_index_search_info(tagger_dir, songs, tmp_path, capsys):
     assert len(next(iter(json.loads(capsys.readouterr().out).values()))) == 2
     assert cli(["tag", str(songs / "broken.wav"), "--model", str(tagger_dir)]) == 2
     assert "broken.wav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_fine_tune_a_new_head_from_a_folder_of_labels(tagger_dir, tmp_path, freeze):
+    for label, freqs in {"low": [150, 180, 210], "high": [1400, 1700, 2000]}.items():
+        (tmp_path / label).mkdir()
+        for i, freq in enumerate(freqs):
+            sf.write(tmp_path / label / f"{freq}.wav", tone(freq, seconds=0.3, seed=i), 8000)
+    model = sdk.load(tagger_dir)
+    backbone_before = [w.copy() for w in model.backbone.get_weights()]
+    history = sdk.fine_tune(model, tmp_path, freeze_backbone=freeze, epochs=15, learning_rate=0.01)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.tags == ["high", "low"]
+    sf.write(tmp_path / "query.wav", tone(190, seed=9), 8000)
+    assert model.tag(tmp_path / "query.wav", top_k=1)[0][0] == "low"
+    changed = any(not np.array_equal(a, b) for a, b in zip(backbone_before, model.backbone.get_weights()))
+    assert changed == (not freeze)
+
+
+def test_fine_tune_from_a_csv_and_bad_label_sources(tagger_dir, songs, tmp_path):
+    csv_path = tmp_path / "labels.csv"
+    rows = ["path,labels"] + [f"{songs / f'song{i}.wav'},{'low' if i < 3 else 'high;bright'}" for i in range(6)]
+    csv_path.write_text("\n".join(rows) + f"\n{songs / 'broken.wav'},low\n")
+    model = sdk.load(tagger_dir)
+    history = sdk.fine_tune(model, csv_path, multi_label=True, epochs=2)
+    assert [p for p, _ in history.skipped] == [str(songs / "broken.wav")]
+    assert sorted(model.tags) == ["bright", "high", "low"]
+    (tmp_path / "bad.csv").write_text("file,genre\nx.wav,rock\n")
+    with pytest.raises(ValueError, match="'path' column"):
+        sdk.fine_tune(model, tmp_path / "bad.csv")
