@@ -63,12 +63,32 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     keras.utils.set_random_seed(seed)
     embedding_model = model._embedding_model
     embedding_model.trainable = not freeze_backbone
-    inputs = keras.Input(x.shape[1:])
+    # BatchNorm stays in inference mode even when the backbone trains: its statistics
+    # from pre-training beat those of a small labelled set. A non-trainable BN layer
+    # runs in inference mode; `training=False` at graph construction is not enough,
+    # as fit() would still use batch statistics inside the nested model.
+    for layer in _all_layers(embedding_model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     head = keras.layers.Dense(len(names), activation="sigmoid" if multi_label else "softmax", name="tags")
-    trainer = keras.Model(inputs, head(embedding_model(inputs, training=False if freeze_backbone else None)))
+    if freeze_backbone:
+        # A linear probe: the frozen backbone's features are computed once.
+        x = embedding_model.predict(x, batch_size=batch_size, verbose=0)
+        inputs = keras.Input(x.shape[1:])
+        trainer = keras.Model(inputs, head(inputs))
+    else:
+        inputs = keras.Input(x.shape[1:])
+        trainer = keras.Model(inputs, head(embedding_model(inputs)))
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate),
                     loss="binary_crossentropy" if multi_label else "categorical_crossentropy")
     history = trainer.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
     history.skipped = skipped
     model.attach_tag_head(head, names)
     return history
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)

@@ -7,7 +7,7 @@ segments, the backbone per segment, then the mean over segments.
 
 import numpy as np
 
-from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array
+from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, stream_audio
 from sdk.preset import load_preset_model, read_preset
 from sdk.resolve import resolve
 
@@ -107,8 +107,61 @@ class MusicModel:
         starts = range(0, frames.shape[0] - length + 1, hop)
         return np.stack([frames[s : s + length] for s in starts])
 
+    def _segment_geometry(self):
+        """(front end to run on a sample window, samples per frame hop, window size, left pad,
+        frames per segment, frame hop between segments) for cutting segments from a stream."""
+        from zoo.frontends import LogMelSpectrogram
+
+        length = int(self.preprocessor["segment"]["length"])
+        hop = int(self.preprocessor["segment"].get("hop", length))
+        if self._embedding_model is self.backbone and isinstance(self.frontend, LogMelSpectrogram):
+            valid = LogMelSpectrogram.from_config({**self.frontend.get_config(), "padding": "valid"})
+            pad = self.frontend.n_fft // 2 if self.frontend.padding == "center" else 0
+            return valid, self.frontend.hop_length, self.frontend.n_fft, pad, length, hop
+        frontend = self.frontend if self._embedding_model is self.backbone else None
+        return frontend, 1, 1, 0, length, hop
+
+    def _stream_segments(self, path, block_seconds=60.0, batch=64):
+        """Yield batches of model-ready segments from a file read in blocks (bounded memory).
+
+        Segment s needs samples [s*hop*fh - pad, that + (length-1)*fh + n_fft): the front end
+        in "valid" mode over that zero-padded window gives exactly the frames the
+        whole-song "center" front end gives.
+        """
+        import keras
+
+        frontend, fh, n_fft, pad, length, hop = self._segment_geometry()
+        span, step = (length - 1) * fh + n_fft, hop * fh
+        buffer, next_start, pending = np.zeros(pad, np.float32), 0, []
+
+        def flush():
+            windows = np.stack(pending)
+            pending.clear()
+            return windows if frontend is None else keras.ops.convert_to_numpy(frontend(windows))
+
+        blocks = stream_audio(path, self.sample_rate, block_seconds=block_seconds)
+        for is_last, block in _mark_last(blocks):
+            buffer = np.concatenate([buffer, block] + ([np.zeros(pad, np.float32)] if is_last else []))
+            while next_start + span <= buffer.size:
+                pending.append(buffer[next_start : next_start + span])
+                next_start += step
+                if len(pending) == batch:
+                    yield flush()
+            buffer, next_start = buffer[next_start:], 0  # keep only what later segments need
+        if pending:
+            yield flush()
+
     def segment_features(self, audio, sr=None, batch_size=16):
-        """(num_segments, embedding_size) embeddings of one song's segments."""
+        """(num_segments, embedding_size) embeddings of one song's segments.
+
+        Files are read in blocks, so memory stays bounded for long recordings; a
+        song shorter than one segment is padded to one segment.
+        """
+        if not isinstance(audio, np.ndarray):
+            parts = [np.asarray(self._embedding_model.predict(batch, batch_size=batch_size, verbose=0), np.float32)
+                     for batch in self._stream_segments(str(audio))]
+            if parts:
+                return np.concatenate(parts)
         segments = self._segments(self._waveform(audio, sr))
         return np.asarray(self._embedding_model.predict(segments, batch_size=batch_size, verbose=0), np.float32)
 
@@ -212,6 +265,19 @@ class MusicModel:
         except AudioError as error:
             raise ValueError(f"query {text!r} is not a catalog id, a tag/artist/album in the catalog, "
                              f"or readable audio ({error})") from error
+
+
+def _mark_last(iterable):
+    """(is_last, item) pairs."""
+    iterator = iter(iterable)
+    try:
+        previous = next(iterator)
+    except StopIteration:
+        return
+    for item in iterator:
+        yield False, previous
+        previous = item
+    yield True, previous
 
 
 def _is_dir(path):
