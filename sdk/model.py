@@ -49,6 +49,7 @@ class MusicModel:
             raise ValueError(f"{self.directory}: metadata names embedding layer {layer_name!r}, not in the model")
         self._tag_layer = _find_layer(self.keras_model, "tags")
         self._prototypes = None  # (names, centroids) from fit_prototypes
+        self._level_models = {}  # levels tuple -> model of max-pooled hidden layers
         if self.frontend is None or self.backbone is None:
             raise ValueError(f"{self.directory}: model has no 'frontend' or 'backbone' layer")
 
@@ -151,36 +152,67 @@ class MusicModel:
         if pending:
             yield flush()
 
-    def segment_features(self, audio, sr=None, batch_size=16):
-        """(num_segments, embedding_size) embeddings of one song's segments.
+    def stage_layers(self):
+        """Names of the backbone's stage outputs, bottom to top: each block's pool, or its
+        ReLU when the block is not pooled (the "-n layer" features of Table 3.6)."""
+        names = [layer.name for layer in self.backbone.layers]
+        stages = [n for n in names if n.endswith("_pool") and n != "features"]
+        stages += [n for n in names if n.endswith("_relu") and n[: -len("_relu")] + "_pool" not in names]
+        return sorted(stages, key=names.index)
 
-        Files are read in blocks, so memory stays bounded for long recordings; a
-        song shorter than one segment is padded to one segment.
+    def _feature_model(self, levels):
+        """Model: segment -> concatenated max-over-time of the given hidden levels (-1 = top)."""
+        import keras
+
+        if levels is None:
+            return self._embedding_model
+        levels = tuple(int(level) for level in levels)
+        if levels not in self._level_models:
+            if self._embedding_model is not self.backbone:
+                raise ValueError(f"{self.preset_id}: hidden-layer features exist for backbone embeddings only")
+            stages = self.stage_layers()
+            if not all(-len(stages) <= level <= -1 for level in levels):
+                raise ValueError(f"levels count from the top: -1 .. -{len(stages)}; got {levels}")
+            pooled = [keras.layers.GlobalMaxPooling1D()(self.backbone.get_layer(stages[level]).output)
+                      for level in levels]
+            outputs = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate()(pooled)
+            self._level_models[levels] = keras.Model(self.backbone.input, outputs)
+        return self._level_models[levels]
+
+    def segment_features(self, audio, sr=None, batch_size=16, levels=None):
+        """(num_segments, size) embeddings of one song's segments.
+
+        `levels`, e.g. (-1,) or (-3, -2, -1), returns the max over time of those hidden
+        stages instead, concatenated (thesis Table 3.6 transfer features). Files are
+        read in blocks, so memory stays bounded; a song shorter than one segment is
+        padded to one segment.
         """
+        extractor = self._feature_model(levels)
         if not isinstance(audio, np.ndarray):
-            parts = [np.asarray(self._embedding_model.predict(batch, batch_size=batch_size, verbose=0), np.float32)
+            parts = [np.asarray(extractor.predict(batch, batch_size=batch_size, verbose=0), np.float32)
                      for batch in self._stream_segments(str(audio))]
             if parts:
                 return np.concatenate(parts)
         segments = self._segments(self._waveform(audio, sr))
-        return np.asarray(self._embedding_model.predict(segments, batch_size=batch_size, verbose=0), np.float32)
+        return np.asarray(extractor.predict(segments, batch_size=batch_size, verbose=0), np.float32)
 
     # ----- public API ---------------------------------------------------------------------
-    def embed(self, audio, sr=None, per_segment=False, batch_size=16):
+    def embed(self, audio, sr=None, per_segment=False, batch_size=16, levels=None):
         """Song embedding(s): a file/array -> (d,); a list or folder -> (N, d) in sorted order.
 
-        `per_segment=True` returns the (segments, d) matrix of one song instead.
+        `per_segment=True` returns the (segments, d) matrix of one song instead;
+        `levels=(-3, -2, -1)` concatenates hidden-stage features (see segment_features).
         """
         if isinstance(audio, np.ndarray):
-            features = self.segment_features(audio, sr, batch_size)
+            features = self.segment_features(audio, sr, batch_size, levels)
             return features if per_segment else features.mean(0)
         files = list_audio_files(audio)
         if len(files) == 1 and not isinstance(audio, (list, tuple)) and not _is_dir(audio):
-            features = self.segment_features(files[0], None, batch_size)
+            features = self.segment_features(files[0], None, batch_size, levels)
             return features if per_segment else features.mean(0)
         if per_segment:
             raise ValueError("per_segment=True takes one song, not a list or folder")
-        return np.stack([self.segment_features(f, None, batch_size).mean(0) for f in files])
+        return np.stack([self.segment_features(f, None, batch_size, levels).mean(0) for f in files])
 
     def tag(self, audio, sr=None, top_k=10):
         """[(tag, score)] sorted by score; top_k=None gives every tag."""

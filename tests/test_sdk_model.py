@@ -193,3 +193,20 @@ def test_fine_tuned_model_predicts_what_it_was_trained_on(tagger_dir, tmp_path):
     scores = keras.ops.convert_to_numpy(model._tag_layer(model.backbone.predict(segments, verbose=0)))
     loss = -np.log(scores[:, model.tags.index("low")]).mean()
     assert loss == pytest.approx(history.history["loss"][-1], abs=0.5)
+
+
+def test_hidden_stage_features_of_table_3_6():
+    model = sdk.load("artist-siamese-msd")
+    assert model.stage_layers()[-3:] == ["block3_pool", "block4_pool", "block5_relu"]
+    top = model.embed(FIXTURE, levels=(-1,))
+    np.testing.assert_allclose(top, model.embed(FIXTURE), rtol=1e-5, atol=1e-6)  # -1 is the embedding itself
+    three = model.embed(FIXTURE, levels=(-3, -2, -1))
+    assert three.shape == (128 + 128 + 256,)
+    np.testing.assert_allclose(three[256:], top, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="levels"):
+        model.embed(FIXTURE, levels=(-9,))
+
+
+def test_samplecnn_stages_are_its_last_modules(tagger_dir):
+    model = sdk.load(tagger_dir)
+    assert model.stage_layers()[-3:] == ["block2_pool", "block3_pool", "top_relu"]
