@@ -440,7 +440,12 @@ def _read_items(path, count):
 
 
 def _read_source(source):
-    """[(id, absolute path, metadata)] from a folder of audio or a manifest."""
+    """[(id, absolute path, metadata)] from a folder of audio, a list of files, or a manifest."""
+    if isinstance(source, (list, tuple)):
+        files = [Path(os.path.abspath(f)) for f in list_audio_files(source)]
+        names = [f.name for f in files]
+        # File names are the ids unless two files share one; then full paths are.
+        return [(f.name if names.count(f.name) == 1 else f.as_posix(), f, {}) for f in files]
     source = Path(source)
     if source.is_dir():
         return [(f.relative_to(source).as_posix(), Path(os.path.abspath(f)), {})

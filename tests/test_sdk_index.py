@@ -296,3 +296,16 @@ def test_build_from_manifests_keeps_metadata(music, tmp_path):
     (tmp_path / "nopath.csv").write_text("title\nLow\n")
     with pytest.raises(ValueError, match=r"nopath\.csv row 1: no \"path\""):
         Catalog.build(tmp_path / "nopath.csv", band_energies, embedding_size=BANDS)
+
+
+def test_build_from_a_list_of_files_uses_file_names_as_ids(tmp_path):
+    import soundfile as sf
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        sf.write(tmp_path / sub / "same.wav", np.sin(np.arange(800) * (0.1 if sub == "a" else 0.3)), 8000)
+    sf.write(tmp_path / "a" / "other.wav", np.sin(np.arange(800) * 0.2), 8000)
+    files = [tmp_path / "a" / "other.wav", tmp_path / "a" / "same.wav", tmp_path / "b" / "same.wav"]
+    catalog = Catalog.build(files, lambda path: np.ones(4, np.float32), embedding_size=4, progress=False)
+    assert "other.wav" in catalog.ids
+    assert sorted(i for i in catalog.ids if i != "other.wav") == sorted(str(f.as_posix()) for f in files[1:])
