@@ -210,3 +210,24 @@ def test_hidden_stage_features_of_table_3_6():
 def test_samplecnn_stages_are_its_last_modules(tagger_dir):
     model = sdk.load(tagger_dir)
     assert model.stage_layers()[-3:] == ["block2_pool", "block3_pool", "top_relu"]
+
+
+def test_query_by_artist_and_tag_prototypes_and_module_shortcuts(tagger_dir, songs, tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    rows = ["path,artist,tags"] + [f"{songs / f'song{i}.wav'},{'Basso' if i < 3 else 'Alto'},{'low' if i < 3 else 'high'}"
+                                   for i in range(6)]
+    manifest.write_text("\n".join(rows) + "\n")
+    model = sdk.load(tagger_dir)
+    catalog = sdk.Catalog.build(manifest, model.embed, embedding_size=16, subspaces=model.subspace_layout,
+                                progress=False)
+    basso = [catalog.vector(i) for i in catalog.ids_matching("Basso")]
+    assert len(basso) == 3
+    prototype = np.mean([v / np.linalg.norm(v) for v in basso], 0)  # Eq. 2.9 over the artist's songs
+    by_artist = model.similar("Basso", catalog, k=6)
+    by_vector = model.similar(prototype, catalog, k=6)
+    assert [h["id"] for h in by_artist] == [h["id"] for h in by_vector]
+    assert [h["id"] for h in model.similar("low", catalog, k=6)] == [h["id"] for h in by_artist]
+    # Module-level shortcuts take a loaded model, a name or a path.
+    np.testing.assert_allclose(sdk.embed(songs / "song0.wav", model=model), model.embed(songs / "song0.wav"))
+    assert sdk.tag(songs / "song0.wav", model=str(tagger_dir), top_k=2) == model.tag(songs / "song0.wav", top_k=2)
+    assert [h["id"] for h in sdk.similar("Basso", catalog, k=3, model=model)] == [h["id"] for h in by_artist[:3]]
