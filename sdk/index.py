@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sdk.audio import AudioError, list_audio_files
+from sdk.files import fsync_directory, swap_directory
 
 try:
     import faiss
@@ -58,14 +58,6 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Catalog:
@@ -269,25 +261,12 @@ class Catalog:
             raise ValueError(f"{target}: exists and is not a catalog; refusing to replace it")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        old = None
         try:
             os.chmod(tmp, 0o755)
             self._write(tmp)
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-                os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                if old is not None:
-                    os.replace(old, target)  # put the previous catalog back
-                    old = None
-                raise
-            _fsync(target.parent)
+            swap_directory(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone already after a good swap
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
     def _write(self, tmp):
         with open(tmp / EMBEDDINGS_FILE, "wb") as f:
@@ -302,7 +281,7 @@ class Catalog:
                 "model": self.model, "count": len(self)}
         (tmp / CATALOG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         for path in [*tmp.iterdir(), tmp]:  # data on disk before the rename makes it live
-            _fsync(path)
+            fsync_directory(path)
 
     @classmethod
     def load(cls, directory, backend="auto"):

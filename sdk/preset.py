@@ -13,12 +13,13 @@ Only keras and the standard library are used here, so it runs on every Keras bac
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from sdk.files import sha256_file, swap_directory  # noqa: F401  (sha256_file is public here too)
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -52,14 +53,6 @@ class PresetFiles:
     @property
     def arguments(self):
         return dict(self.config.get("arguments", {}))
-
-
-def sha256_file(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def frontend_config(layer):
@@ -152,21 +145,10 @@ def save_preset(model, directory, *, name, arguments, preprocessor, metadata, ca
         if card_path is not None:
             shutil.copyfile(card_path, staging / README_FILE)
         os.chmod(staging, 0o755)
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            os.rename(directory, old)
-        try:
-            os.rename(staging, directory)
-        except BaseException:
-            if old is not None:
-                os.rename(old, directory)  # put the previous preset back
-            raise
+        swap_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return directory
 
 

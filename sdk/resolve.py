@@ -7,8 +7,9 @@ revision, then the copy bundled with the package. Anything else is one error
 that says what was tried and how to get the files.
 """
 
-import hashlib
 from pathlib import Path
+
+from sdk.files import sha256_file
 
 from sdk.presets import PRESETS, list_presets
 
@@ -19,14 +20,6 @@ PRESET_FILES = ["config.json", "model.weights.h5", "preprocessor.json", "metadat
 
 class PresetNotFoundError(FileNotFoundError):
     """No preset directory could be found or fetched; the message says how to get one."""
-
-
-def sha256_of(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parse_hub_handle(handle):
@@ -66,7 +59,7 @@ def verify_checksums(directory, expected):
         path = Path(directory) / name
         if not path.is_file():
             raise PresetNotFoundError(f"{path}: missing from the preset")
-        actual = sha256_of(path)
+        actual = sha256_file(path)
         if actual != digest:
             raise ValueError(f"{path}: sha256 {actual} does not match the registered {digest}; "
                              f"refusing to load a modified or corrupted preset")

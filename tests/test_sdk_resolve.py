@@ -5,8 +5,9 @@ import hashlib
 import huggingface_hub.constants
 import pytest
 
-from sdk import presets, resolve as resolve_module
+from sdk import presets
 from sdk.presets import PresetSpec
+from sdk.files import sha256_file
 from sdk.resolve import PresetNotFoundError, parse_hub_handle, resolve
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -95,4 +96,4 @@ def test_unknown_names_and_bad_handles():
 def test_sha256_of_streams_the_file(tmp_path):
     path = tmp_path / "blob"
     path.write_bytes(b"x" * 3_000_000)
-    assert resolve_module.sha256_of(path, chunk=1 << 16) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+    assert sha256_file(path, chunk=1 << 16) == hashlib.sha256(b"x" * 3_000_000).hexdigest()

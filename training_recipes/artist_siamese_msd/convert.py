@@ -12,13 +12,14 @@ padding, pooling, epsilon) is compared with ours, and the preset is written with
 """
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from sdk.files import sha256_file
 
 PRESET_ID = "artist-siamese-msd"
 REGISTRY_NAME = "artist-siamese"
@@ -62,19 +63,11 @@ def weight_map():
     return pairs
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_checkpoint(h5_path):
     h5_path = Path(h5_path)
     if not h5_path.is_file():
         raise ConversionError(f"{h5_path}: no such file; pass --h5 with the path of model_siamese_10000.h5")
-    actual = sha256_of(h5_path)
+    actual = sha256_file(h5_path)
     if actual != H5_SHA256:
         raise ConversionError(
             f"{h5_path}: sha256 {actual} is not the published checkpoint's {H5_SHA256}; "
