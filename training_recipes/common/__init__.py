@@ -1,0 +1,1 @@
+"""Pieces shared by the training recipes (evaluation metrics in :mod:`.metrics`)."""
