@@ -11,6 +11,7 @@ from zoo import (  # noqa: F401
     inception,
     mfcc_vq,
     multiscale,
+    musicnn,
     rese2multi,
     samplecnn,
 )
