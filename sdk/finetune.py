@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sdk.audio import AudioError, list_audio_files
+from sdk.model import iter_layers
 
 
 def read_labels(source):
@@ -67,7 +68,7 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     # from pre-training beat those of a small labelled set. A non-trainable BN layer
     # runs in inference mode; `training=False` at graph construction is not enough,
     # as fit() would still use batch statistics inside the nested model.
-    for layer in _all_layers(embedding_model):
+    for layer in iter_layers(embedding_model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
     head = keras.layers.Dense(len(names), activation="sigmoid" if multi_label else "softmax", name="tags")
@@ -85,10 +86,3 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     history.skipped = skipped
     model.attach_tag_head(head, names)
     return history
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)

@@ -15,17 +15,18 @@ from sdk.resolve import resolve
 ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA = 1.0, 0.75, 0.15
 
 
+def iter_layers(model):
+    """Every layer of `model` and of the models nested in it, shallowest first."""
+    queue = list(model.layers)
+    while queue:
+        layer = queue.pop(0)
+        yield layer
+        queue.extend(getattr(layer, "layers", ()))
+
+
 def _find_layer(model, name):
-    """A layer by name, searching nested models (e.g. embedder -> backbone)."""
-    for layer in model.layers:
-        if layer.name == name:
-            return layer
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            found = _find_layer(layer, name)
-            if found is not None:
-                return found
-    return None
+    """The shallowest layer called `name` (e.g. embedder -> backbone), or None."""
+    return next((layer for layer in iter_layers(model) if layer.name == name), None)
 
 
 class MusicModel:
