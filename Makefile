@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean
+.PHONY: install demo test clean musicnn-wheel
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,29 @@ demo: install
 	scripts/fetch_free_music.sh data/free-music
 	HF_HUB_OFFLINE=1 $(PY) -m sdk.quickstart data/free-music --catalog data/quickstart-catalog
 
-test: install
+# musicnn's published weights (Pons & Serra, ISC) ship inside its PyPI wheel: fetch it once,
+# check its sha256, unpack it. The musicnn presets' converter and checkpoint tests read it.
+MUSICNN_WHEEL := data/wheels/musicnn-0.1.0-py3-none-any.whl
+MUSICNN_WHEEL_SHA256 := f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa
+MUSICNN_DIR := data/musicnn-wheel
+MUSICNN_CHECKPOINT := $(CURDIR)/$(MUSICNN_DIR)/musicnn/MSD_musicnn
+MUSICNN_MTT_CHECKPOINT := $(CURDIR)/$(MUSICNN_DIR)/musicnn/MTT_musicnn
+
+$(MUSICNN_DIR)/.unpacked: | $(VENV)/.installed
+	mkdir -p data/wheels
+	$(PY) -m pip download --quiet --no-deps musicnn==0.1.0 -d data/wheels
+	$(PY) -c "import hashlib, sys; got = hashlib.sha256(open('$(MUSICNN_WHEEL)', 'rb').read()).hexdigest(); \
+		sys.exit(0 if got == '$(MUSICNN_WHEEL_SHA256)' else f'$(MUSICNN_WHEEL): sha256 {got} is not musicnn 0.1.0')"
+	rm -rf $(MUSICNN_DIR)
+	$(PY) -m zipfile -e $(MUSICNN_WHEEL) $(MUSICNN_DIR)
+	touch $@
+
+musicnn-wheel: $(MUSICNN_DIR)/.unpacked
+
+test: install musicnn-wheel
 	@set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend ==="; \
+		MUSICNN_CHECKPOINT=$(MUSICNN_CHECKPOINT) MUSICNN_MTT_CHECKPOINT=$(MUSICNN_MTT_CHECKPOINT) \
 		KERAS_BACKEND=$$backend $(PY) -m pytest -q $(PYTEST_ARGS); \
 	done
 

@@ -53,3 +53,29 @@ register_preset(
         bundled=True,
     )
 )
+
+register_preset(
+    PresetSpec(
+        preset_id="musicnn-msd",
+        description="musicnn (Pons & Serra 2019) MSD_musicnn tagger, 50 MSD tags, 200-d penultimate "
+                    "embedding; the authors' weights ported exactly (ISC).",
+        repo_id=f"{HUB_ORG}/musicnn-msd",
+        revision=None,
+        # sha256 of the converter's output (training_recipes/musicnn_msd/convert.py).
+        weights_sha256={"model.weights.h5": "790b4a93e675a437c02e475aed945d794cef2b5ad5ef70a0e410d3a006108641"},
+        bundled=True,
+    )
+)
+
+register_preset(
+    PresetSpec(
+        preset_id="musicnn-mtat",
+        description="musicnn (Pons & Serra 2019) MTT_musicnn tagger, 50 MagnaTagATune tags, 200-d "
+                    "penultimate embedding; the authors' weights ported exactly (ISC).",
+        repo_id=f"{HUB_ORG}/musicnn-mtat",
+        revision=None,
+        # sha256 of the converter's output (training_recipes/musicnn_msd/convert.py).
+        weights_sha256={"model.weights.h5": "87e94a2325334f06ce73748ccbcc6a3a546ae89f4e663e38e187b4cb5fefa62b"},
+        bundled=True,
+    )
+)

@@ -50,6 +50,17 @@ MSD_TAGS = (
     "sad", "House", "happy",
 )
 
+# The 50 tags of musicnn's MagnaTagATune models, in output order (musicnn/configuration.py,
+# MTT_LABELS; Jordi Pons, ISC licence). Spelling is the original's.
+MTT_TAGS = (
+    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
+    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
+    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
+    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
+    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
+    "weird", "country", "metal", "female voice", "choral",
+)
+
 # tf.compat.v1.layers.batch_normalization defaults, used throughout the original.
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99

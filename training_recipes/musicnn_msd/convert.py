@@ -1,12 +1,22 @@
-"""Port the MSD_musicnn checkpoint of PyPI `musicnn` 0.1.0 into `zoo.build("musicnn")`.
+"""Port musicnn's MSD_musicnn / MTT_musicnn checkpoints (PyPI musicnn 0.1.0) into presets.
 
-    python -m training_recipes.musicnn_msd.convert --checkpoint DIR/MSD_musicnn/ [--out FILE.keras]
+    python -m training_recipes.musicnn_msd.convert --checkpoint DIR/musicnn/MSD_musicnn/ [--out DIR]
+    python -m training_recipes.musicnn_msd.convert --checkpoint DIR/musicnn/MTT_musicnn/ [--out DIR]
 
-Source: `musicnn/MSD_musicnn/` inside musicnn-0.1.0-py3-none-any.whl (Jordi Pons,
-ISC licence). It is a TF1 checkpoint whose data/index files are named
-`.data-00000-of-00001` / `.index`, i.e. the variable prefix is the directory
-itself with a trailing slash; its `checkpoint` file points at the author's
-machine and is not used. Reading needs tensorflow (only here, never in zoo/).
+Source: `musicnn/MSD_musicnn/` and `musicnn/MTT_musicnn/` inside
+musicnn-0.1.0-py3-none-any.whl (Jordi Pons, ISC licence; `make musicnn-wheel`
+fetches and unpacks it into data/musicnn-wheel). Each is a TF1 checkpoint whose
+data/index files are named `.data-00000-of-00001` / `.index`, i.e. the variable
+prefix is the directory itself with a trailing slash; its `checkpoint` file
+points at the author's machine and is not used. Reading needs tensorflow (only
+here, never in zoo/). The checkpoint is recognised by its directory name and
+both files are checked against their published sha256 before anything is read.
+
+The two checkpoints have the same architecture and variable names; only the
+tag vocabulary (MSD_TAGS / MTT_TAGS of zoo.musicnn) differs. The converted
+model is written with `sdk.preset.save_preset` as preset `musicnn-msd` /
+`musicnn-mtat` (default: sdk/bundled/<preset-id>, with hub_cards/<preset-id>.md
+as README.md). Running it again gives a bit-identical model.weights.h5.
 
 Variable-name mapping (TF1 `tf.layers` auto-names, numbered in creation order;
 our names are layers of the nested "backbone" model unless marked):
@@ -42,14 +52,52 @@ from pathlib import Path
 import numpy as np
 
 REGISTRY_NAME = "musicnn"
-WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"  # musicnn-0.1.0-py3-none-any.whl (PyPI)
-DATA_SHA256 = "8579734ee6388f799ed0def4bbd0d1fdcbeaf213ef2a9dc860917bd76a303de6"  # .data-00000-of-00001
-INDEX_SHA256 = "87f3e0f3550c8d3bafc840374003e5c8af5eeb5ecf6add61af09a7822d3282c8"  # .index
+WHEEL = "musicnn-0.1.0-py3-none-any.whl"
+WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"  # PyPI
+DATA_FILE, INDEX_FILE = ".data-00000-of-00001", ".index"
+# Checkpoint directory in the wheel -> the preset it becomes and the sha256 of its files.
+CHECKPOINTS = {
+    "MSD_musicnn": {
+        "preset": "musicnn-msd",
+        "dataset": "Million Song Dataset (Last.fm top-50 tags)",
+        "files": {DATA_FILE: "8579734ee6388f799ed0def4bbd0d1fdcbeaf213ef2a9dc860917bd76a303de6",
+                  INDEX_FILE: "87f3e0f3550c8d3bafc840374003e5c8af5eeb5ecf6add61af09a7822d3282c8"},
+        # the wheel's MSD_musicnn/experiment.result (the authors' figures, not measured here)
+        "reported": "experiment 1562267674ismir_17: ROC-AUC 0.8802, PR-AUC 0.2891 (MSD)",
+    },
+    "MTT_musicnn": {
+        "preset": "musicnn-mtat",
+        "dataset": "MagnaTagATune (top-50 tags)",
+        "files": {DATA_FILE: "041f3935e981a65cea739842d30c188d3a7d2adf4410955c8668eb3de4a5acab",
+                  INDEX_FILE: "da2d7bb670b2b31e9bc441bb1bd75eca31b5b061f963cc1f9630c1aff3238f57"},
+        "reported": "MagnaTagATune test set: ROC-AUC 0.9067, PR-AUC 0.3831",
+    },
+}
+DATA_SHA256 = CHECKPOINTS["MSD_musicnn"]["files"][DATA_FILE]  # kept for older callers
+INDEX_SHA256 = CHECKPOINTS["MSD_musicnn"]["files"][INDEX_FILE]
 NUM_POOLED = 753  # 561 front-end + 3 x 64 mid-end features per frame
 # our index j -> original index: max j at 2j, mean j at 2j + 1
 POOL_PERMUTATION = np.concatenate([np.arange(0, 2 * NUM_POOLED, 2), np.arange(1, 2 * NUM_POOLED, 2)])
 BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 CONV_WEIGHTS = ("kernel", "bias")
+
+# musicnn's extractor: librosa.time_to_frames(3 s, sr 16000, n_fft 512, hop 256) + 1 = 187
+# frames per patch, consecutive non-overlapping patches, a last partial patch dropped.
+SEGMENT_FRAMES = 187
+EMBEDDING_SIZE = 200  # "penultimate": dense 200 ReLU -> BN (bn_dense in musicnn/models.py)
+EXPECTED_FRONTEND = dict(sample_rate=16000, n_fft=512, hop_length=256, win_length=512, n_mels=96,
+                         fmin=0.0, fmax=None, htk=False, norm="slaney", power=2.0, padding="center",
+                         compression_scale=10000.0, mean=0.0, std=1.0)
+COPYRIGHT = ("Copyright (c) Music Technology Group, Universitat Pompeu Fabra 2019. "
+             "Code developed by Jordi Pons (www.jordipons.me).")
+AUTHORS = ["Jordi Pons", "Xavier Serra"]
+CITATION = ("Jordi Pons and Xavier Serra. musicnn: Pre-trained convolutional neural networks for music "
+            "audio tagging. Late-breaking/demo session, ISMIR 2019. arXiv:1909.06654.")
+HOMEPAGE = "https://github.com/jordipons/musicnn"
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED = REPO_ROOT / "sdk" / "bundled"
+CARDS = REPO_ROOT / "hub_cards"
 
 
 class ConversionError(ValueError):
@@ -89,20 +137,6 @@ def read_checkpoint(prefix):
         for name in names
         if "Adam" not in name and not name.startswith("beta1_power") and not name.startswith("beta2_power")
     }
-
-
-def checkpoint_prefix(path):
-    """The checkpoint directory (or prefix) -> the prefix TF wants ('DIR/' here)."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / ".index").exists():
-            raise ConversionError(f"{path}: no '.index' file; pass the MSD_musicnn directory of the wheel")
-        for name, want in ((".data-00000-of-00001", DATA_SHA256), (".index", INDEX_SHA256)):
-            got = hashlib.sha256((path / name).read_bytes()).hexdigest()
-            if got != want:
-                raise ConversionError(f"{path / name}: sha256 {got} is not the musicnn 0.1.0 file's {want}")
-        return str(path) + "/"
-    return str(path)
 
 
 def converted_arrays(arrays):
@@ -150,28 +184,148 @@ def load_into(model, arrays):
     return model
 
 
-def convert(checkpoint, out=None):
-    import zoo  # noqa: F401  (registers every family)
-    import zoo.musicnn  # noqa: F401  (until zoo/__init__ imports it)
+def checkpoint_kind(path):
+    """'MSD_musicnn' or 'MTT_musicnn', from the checkpoint directory's name."""
+    name = Path(path).name or Path(path).parent.name
+    if name not in CHECKPOINTS:
+        raise ConversionError(f"{path}: expected a musicnn/MSD_musicnn or musicnn/MTT_musicnn directory "
+                              f"of {WHEEL}, got {name!r}")
+    return name
 
+
+def checkpoint_prefix(path):
+    """The checkpoint directory -> the prefix TF wants ('DIR/'), after checking both files' sha256."""
+    path = Path(path)
+    if not path.is_dir() or not (path / INDEX_FILE).exists():
+        raise ConversionError(f"{path}: no '{INDEX_FILE}' file; pass the MSD_musicnn or MTT_musicnn "
+                              f"directory of the unpacked wheel (make musicnn-wheel)")
+    for name, want in CHECKPOINTS[checkpoint_kind(path)]["files"].items():
+        got = hashlib.sha256((path / name).read_bytes()).hexdigest()
+        if got != want:
+            raise ConversionError(f"{path / name}: sha256 {got} is not the musicnn 0.1.0 file's {want}")
+    return str(path) + "/"
+
+
+def tags_for(kind):
+    from zoo.musicnn import MSD_TAGS, MTT_TAGS
+
+    return list(MSD_TAGS if kind == "MSD_musicnn" else MTT_TAGS)
+
+
+def preprocessor_for(model):
+    import keras
+
+    from sdk.preset import frontend_config
+
+    layer = model.get_layer("frontend")
+    frontend = frontend_config(layer)
+    wrong = {k: (frontend.get(k), v) for k, v in EXPECTED_FRONTEND.items() if frontend.get(k) != v}
+    if wrong:
+        raise ConversionError(f"the zoo front end no longer matches the weights' (ours, expected): {wrong}")
+    return {
+        "sample_rate": frontend["sample_rate"],
+        "frontend_class": keras.saving.get_registered_name(type(layer)),
+        "frontend": frontend,
+        # musicnn's extractor: one centred STFT over the whole song, cut into consecutive
+        # 187-frame (3 s) patches, a last partial patch dropped. A song shorter than one
+        # patch (which the extractor refuses) gets zero frames appended here.
+        "segment": {"length": SEGMENT_FRAMES, "hop": SEGMENT_FRAMES, "unit": "frames",
+                    "remainder": "drop", "pad": "zeros"},
+        "aggregation": "mean",
+        "segment_pooling": "max+mean",
+    }
+
+
+def metadata_for(kind):
+    spec = CHECKPOINTS[kind]
+    tags = tags_for(kind)
+    source = {
+        "package": "musicnn",
+        "version": "0.1.0",
+        "wheel": WHEEL,
+        "wheel_sha256": WHEEL_SHA256,
+        "path": f"musicnn/{kind}/",
+        "files": dict(spec["files"]),
+        "homepage": HOMEPAGE,
+    }
+    provenance = (
+        f"Ported, not retrained. The TF1 checkpoint musicnn/{kind}/ of the PyPI wheel {WHEEL} "
+        f"(sha256 {WHEEL_SHA256}), trained by its authors (Jordi Pons, Xavier Serra) on the "
+        f"{spec['dataset']}; authors' reported result: {spec['reported']}. Converted by "
+        "training_recipes/musicnn_msd/convert.py: all 64 model variables copied bit-exactly (Adam slots "
+        "dropped; the back-end's interleaved max/mean pooling reindexed). Front end computed in float32: "
+        "musicnn's extractor casts the mel spectrogram to float16 before log10(1 + 10000 x), which "
+        "overflows to inf for mel power above 6.55 (training_recipes/musicnn_msd/FINDINGS.md)."
+    )
+    return {
+        "preset": spec["preset"],
+        "registry_name": REGISTRY_NAME,
+        "embedding_size": EMBEDDING_SIZE,
+        "subspaces": {"all": [0, EMBEDDING_SIZE]},
+        "tags": tags,
+        "outputs": [
+            {"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE, "layer": "backbone",
+             "description": "musicnn's 'penultimate' features: dense 200 ReLU -> batch norm (penultimate_bn)"},
+            {"name": "tags", "purpose": "predictions", "size": len(tags), "layer": "tags",
+             "activation": "sigmoid"},
+        ],
+        "aggregation": "mean",
+        "datasets": [{"name": spec["dataset"], "use": "training (by the original authors)"}],
+        "license": "ISC",
+        "copyright": COPYRIGHT,
+        "authors": AUTHORS,
+        "citation": CITATION,
+        "provenance": provenance,
+        "source": source,
+    }
+
+
+def convert_model(checkpoint):
+    """Checkpoint directory -> (kind, converted keras model)."""
+    import zoo
+
+    kind = checkpoint_kind(checkpoint)
     arrays = read_checkpoint(checkpoint_prefix(checkpoint))
-    model = load_into(zoo.build(REGISTRY_NAME), arrays)
-    if out is not None:
+    arguments = dict(zoo.get_model_info(REGISTRY_NAME).defaults)
+    return kind, load_into(zoo.build(REGISTRY_NAME, **arguments), arrays), arguments
+
+
+def convert(checkpoint, out=None, card_path="default"):
+    """Check, port and write the preset (default sdk/bundled/<preset-id>); returns its directory.
+
+    `out` ending in .keras writes a single .keras file instead (no preset)."""
+    from sdk.preset import save_preset
+
+    kind, model, arguments = convert_model(checkpoint)
+    preset_id = CHECKPOINTS[kind]["preset"]
+    out = Path(out) if out is not None else BUNDLED / preset_id
+    if out.suffix == ".keras":
         model.save(out)
-    return model
+        return out
+    if card_path == "default":
+        card_path = CARDS / f"{preset_id}.md"
+        card_path = card_path if card_path.is_file() else None
+    return save_preset(model, out, name=REGISTRY_NAME, arguments=arguments, preprocessor=preprocessor_for(model),
+                       metadata=metadata_for(kind), card_path=card_path)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="musicnn/MSD_musicnn directory from the 0.1.0 wheel")
-    parser.add_argument("--out", default=None, help="where to write the converted .keras model")
+    parser = argparse.ArgumentParser(prog="python -m training_recipes.musicnn_msd.convert",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True,
+                        help="musicnn/MSD_musicnn or musicnn/MTT_musicnn directory of the unpacked 0.1.0 wheel")
+    parser.add_argument("--out", default=None,
+                        help="preset directory (default sdk/bundled/<preset-id>), or a FILE.keras")
     args = parser.parse_args(argv)
     try:
-        convert(args.checkpoint, args.out)
+        directory = convert(args.checkpoint, args.out)
     except ConversionError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"converted {args.checkpoint}" + (f" -> {args.out}" if args.out else ""))
+        return 2
+    print(f"wrote {directory}")
+    if directory.is_dir():
+        for path in sorted(directory.iterdir()):
+            print(f"  {path.name:20s} {path.stat().st_size:>10,d} bytes")
     return 0
 
 
