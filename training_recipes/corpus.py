@@ -2,37 +2,65 @@
 
     python -m training_recipes.corpus build --out data/corpus [--packages a,b]
                                             [--cache data/debs] [--force]
+    python -m training_recipes.corpus build-evaluation --out data/evaluation
+                                            [--packages a,b] [--cache data/debs]
     python -m training_recipes.corpus list
 
 For each package: `apt-get download` into the cache dir (skipped when the .deb is
 already there), `dpkg-deb -x` into a temp dir, read the licence and composer from
-/usr/share/doc/<pkg>/copyright, collect the music files matching the package's
-patterns (unpacking .pk3 / .zip archives, keeping only audio extensions), copy
-them under <out>/<package>/ and append one row per track to <out>/manifest.jsonl:
-path (relative to out), package, version, soundtrack, composer, licence,
-duration [s], sample_rate, channels, original_path. Files sdk.audio cannot read
-go to <out>/skipped.jsonl. The log is <out>/build.log. Packages already in the
-manifest are skipped unless force=True, which rebuilds them.
+/usr/share/doc/<pkg>/copyright (corpus_copyright), collect the music files
+matching the package's patterns (corpus_collect), copy them under <out>/<package>/
+and append one row per track to <out>/manifest.jsonl: path (relative to out),
+package, version, soundtrack, composer, licence, duration [s], sample_rate,
+channels, original_path, the file's title / artist / genre / album tags (None
+when it has none) and use. Files sdk.audio cannot read, and tracks shorter than
+`min_duration` (15 s: jingles and stingers), go to <out>/skipped.jsonl with the
+reason. The log is <out>/build.log. Packages already in the manifest are skipped
+unless force=True, which rebuilds them.
 
-Reserved evaluation packages (corpus_packages.RESERVED) are always refused.
+`build` makes a training corpus and always refuses the RESERVED evaluation
+packages. `build_evaluation` builds only those, into a separate directory whose
+rows say "use": "evaluation-only"; neither writes into the other's directory
+(corpus_manifest). Training code reads with `read_training_manifest`.
 """
 
 import argparse
 import fnmatch
 import glob
-import json
 import logging
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from sdk.audio import AUDIO_EXTENSIONS, AudioError, audio_info
+from sdk.audio import AudioError, audio_info
+from training_recipes.corpus_collect import collect, dest_name, read_tags
+from training_recipes.corpus_copyright import (
+    composer_for,
+    has_own_stanza,
+    licence_for,
+    parse_copyright,
+)
+from training_recipes.corpus_evaluation_packages import (
+    EVALUATION_PACKAGES,
+    get_evaluation_package,
+)
+from training_recipes.corpus_manifest import (
+    MANIFEST,
+    SKIPPED,
+    USE_EVALUATION,
+    USE_TRAINING,
+    CorpusError,
+    check_out,
+    read_evaluation_manifest,
+    read_jsonl,
+    read_manifest,
+    read_training_manifest,
+    write_jsonl,
+)
 from training_recipes.corpus_packages import (
     EXCLUDED,
     PACKAGES,
@@ -41,48 +69,36 @@ from training_recipes.corpus_packages import (
     get_package,
 )
 
-__all__ = ["CorpusError", "build", "build_package", "check_allowed", "download_deb",
-           "parse_copyright", "read_manifest"]
+__all__ = ["MIN_DURATION", "CorpusError", "build", "build_evaluation",
+           "build_evaluation_package", "build_package", "check_allowed", "composer_for",
+           "download_deb", "has_own_stanza", "licence_for", "parse_copyright",
+           "read_evaluation_manifest", "read_manifest", "read_training_manifest"]
 
-MANIFEST = "manifest.jsonl"
-SKIPPED = "skipped.jsonl"
 LOG = "build.log"
-ARCHIVE_EXTENSIONS = (".pk3", ".zip")
+MIN_DURATION = 15.0  # seconds; shorter tracks are jingles / stingers
 
 log = logging.getLogger("training_recipes.corpus")
-
-
-class CorpusError(RuntimeError):
-    """A package that cannot or must not be built into the corpus."""
 
 
 def check_allowed(name):
     """Raise CorpusError for reserved evaluation packages and excluded ones."""
     if name in RESERVED:
         raise CorpusError(f"{name} is a reserved evaluation package and must never enter "
-                          f"the training corpus (reserved: {', '.join(sorted(RESERVED))})")
+                          f"the training corpus (reserved: {', '.join(sorted(RESERVED))}); "
+                          "use `build-evaluation` for a separate evaluation set")
     if name in EXCLUDED:
         raise CorpusError(f"{name} is excluded from the corpus: {EXCLUDED[name]}")
 
 
-# --------------------------------------------------------------------------- jsonl
-
-def _read_jsonl(path):
-    path = Path(path)
-    if not path.exists():
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def check_evaluation(name):
+    """Raise CorpusError unless `name` is a reserved evaluation package."""
+    if name not in RESERVED:
+        raise CorpusError(f"{name} is not a reserved evaluation package; the evaluation "
+                          f"build takes only {', '.join(sorted(RESERVED))}")
 
 
-def _write_jsonl(path, rows, mode="w"):
-    with open(path, mode, encoding="utf-8") as f:
-        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
-def read_manifest(out):
-    """The rows of <out>/manifest.jsonl (empty list if there is none)."""
-    return _read_jsonl(Path(out) / MANIFEST)
+def _check(name, use):
+    (check_allowed if use == USE_TRAINING else check_evaluation)(name)
 
 
 # --------------------------------------------------------------------------- deb
@@ -101,9 +117,12 @@ def _cached_deb(name, cache):
     return found[-1] if found else None
 
 
-def download_deb(name, cache):
-    """The .deb of `name` in `cache`, fetched with `apt-get download` unless cached."""
-    check_allowed(name)
+def download_deb(name, cache, use=USE_TRAINING):
+    """The .deb of `name` in `cache`, fetched with `apt-get download` unless cached.
+
+    Reserved packages are refused unless use="evaluation-only".
+    """
+    _check(name, use)
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     deb = _cached_deb(name, cache)
@@ -121,234 +140,98 @@ def download_deb(name, cache):
     return deb
 
 
-# --------------------------------------------------------------------------- copyright
-
-_ORG_WORDS = re.compile(
-    r"\b(inc|ltd|llc|gmbh|team|project|developers?|contributors?|authors?|soft|software|"
-    r"studios?|games?|foundation|community|corporation|corp|company|association|"
-    r"debian|others|various|see|unknown|the)\b", re.IGNORECASE)
-_NAME_WORD = re.compile(r"^[A-ZÀ-Þ][\w'.\-]*$")
-
-
-def _person(text):
-    """A person's name from a copyright holder string, or None."""
-    text = re.sub(r"<[^>]*>|\([^)]*@[^)]*\)|\S+@\S+|https?://\S+", " ", text)
-    text = re.sub(r"(?i)copyright|\(c\)|©|all rights reserved", " ", text)
-    text = re.sub(r"\b\d{4}(\s*[-–,]\s*\d{2,4})*\b", " ", text)
-    text = text.strip(" \t,;:.-–")
-    text = re.sub(r"\s+", " ", text)
-    if not text or _ORG_WORDS.search(text):
-        return None
-    words = text.split(" ")
-    if not 2 <= len(words) <= 4 or not all(_NAME_WORD.match(w) for w in words):
-        return None
-    return text
-
-
-def _persons(holders):
-    names = []
-    for holder in holders:
-        for part in re.split(r"\s*(?:;|\band\b|&)\s*", holder):
-            name = _person(part)
-            if name and name not in names:
-                names.append(name)
-    return ", ".join(names) or None
-
-
-def parse_copyright(text):
-    """Parse a debian/copyright file.
-
-    Returns dict(stanzas=[{files, copyright, license}], licenses=[...], header={...})
-    where `stanzas` are the DEP-5 "Files:" paragraphs (copyright as a list of
-    holder lines, license as its first line) and `licenses` every License line.
-    """
-    paragraphs, current, key = [], {}, None
-    for line in text.splitlines():
-        if not line.strip():
-            if current:
-                paragraphs.append(current)
-            current, key = {}, None
-            continue
-        m = re.match(r"^([A-Za-z][\w-]*):\s*(.*)$", line)
-        if m and not line[0].isspace():
-            key = m.group(1).lower()
-            current[key] = [m.group(2).strip()]
-        elif key and line[0].isspace():
-            current[key].append(line.strip())
-    if current:
-        paragraphs.append(current)
-    header = paragraphs[0] if paragraphs and "files" not in paragraphs[0] else {}
-    stanzas = []
-    for p in paragraphs:
-        if "files" in p:
-            stanzas.append({
-                "files": " ".join(p["files"]).split(),
-                "copyright": [c for c in p.get("copyright", []) if c and c != "."],
-                "license": (p.get("license") or [""])[0],
-            })
-    licenses = [m.group(1).strip() for m in
-                re.finditer(r"(?im)^\s*Licen[sc]e:\s*(\S.*)$", text)]
-    return {"stanzas": stanzas, "licenses": licenses, "header": header, "text": text}
-
-
-def _stanza_for(parsed, original_path):
-    """The DEP-5 Files stanza covering a file (last match wins, debian/* ignored)."""
-    name = PurePosixPath(original_path.split("!")[0]).name
-    best = None
-    for st in parsed["stanzas"]:
-        globs = [g for g in st["files"] if not g.startswith("debian/")]
-        if not globs:
-            continue
-        for g in globs:
-            if g == "*" or fnmatch.fnmatch(original_path, g) or fnmatch.fnmatch(name, g) \
-                    or fnmatch.fnmatch(original_path, "*/" + g):
-                best = st
-                break
-    return best
-
-
-def licence_for(parsed, original_path):
-    st = _stanza_for(parsed, original_path)
-    if st and st["license"]:
-        return st["license"]
-    seen = []
-    for lic in parsed["licenses"]:
-        if lic not in seen:
-            seen.append(lic)
-    if seen:
-        return " / ".join(seen)
-    m = re.search(r"(?i)\b(GPL[\w.+-]*|LGPL[\w.+-]*|CC[- ]BY[\w .+-]*|public domain|"
-                  r"Artistic[\w .+-]*|MIT|BSD[\w-]*)", parsed["text"])
-    return f"{m.group(1).strip()} (see copyright)" if m else "unknown (see copyright)"
-
-
-def _composer_from_filename(original_path):
-    stem = PurePosixPath(original_path.split("!")[-1]).stem
-    m = re.match(r"^(.+?)\s+-\s+(.+)$", stem.replace("_-_", " - "))
-    if m:
-        return _person(m.group(1).replace("_", " "))
-    return None
-
-
-def composer_for(parsed, original_path, default=None):
-    name = _composer_from_filename(original_path)
-    if name:
-        return name
-    st = _stanza_for(parsed, original_path)
-    if st:
-        name = _persons(st["copyright"])
-    elif not parsed["stanzas"]:  # free-form copyright file
-        holders = [m.group(1) for m in
-                   re.finditer(r"(?im)^\s*Copyright\s*(?::|\(c\)|©)?\s*(.+)$", parsed["text"])]
-        name = _persons(holders)
-    if name:
-        return name
-    contact = parsed["header"].get("upstream-contact") or []
-    return _persons(contact) or default
-
-
-# --------------------------------------------------------------------------- collection
-
-def _audio_ext(path):
-    return PurePosixPath(str(path)).suffix.lower() in AUDIO_EXTENSIONS
-
-
-def _collect(root, spec, unpack_dir, skipped):
-    """[(local Path, original_path)] of the music files of `spec` under `root`."""
-    found, seen = [], set()
-    for pattern in spec.patterns:
-        outer, _, inner = pattern.partition("::")
-        for path in sorted(root.glob(outer)):
-            if not path.is_file():
-                continue
-            rel = path.relative_to(root).as_posix()
-            if path.suffix.lower() in ARCHIVE_EXTENSIONS:
-                try:
-                    with zipfile.ZipFile(path) as zf:
-                        for member in sorted(zf.namelist()):
-                            original = f"{rel}!{member}"
-                            if member.endswith("/") or original in seen \
-                                    or not _audio_ext(member):
-                                continue
-                            if inner and not fnmatch.fnmatch(member, inner):
-                                continue
-                            target = unpack_dir / rel / member
-                            target.parent.mkdir(parents=True, exist_ok=True)
-                            with zf.open(member) as src, open(target, "wb") as dst:
-                                shutil.copyfileobj(src, dst)
-                            seen.add(original)
-                            found.append((target, original))
-                except (zipfile.BadZipFile, OSError) as exc:
-                    skipped.append({"original_path": rel, "reason": f"bad archive: {exc}"})
-                continue
-            if inner or rel in seen:
-                continue
-            if not _audio_ext(path):
-                log.info("%s: %s matched but is not an audio file; ignored", spec.name, rel)
-                continue
-            seen.add(rel)
-            found.append((path, rel))
-    return found
-
-
-def _dest_name(original, used):
-    parts = PurePosixPath(original.replace("!", "/")).parts
-    name = parts[-1]
-    i = 2
-    while name.lower() in used:
-        if i <= len(parts):
-            name = "__".join(parts[-i:])
-        else:
-            name = f"{PurePosixPath(parts[-1]).stem}_{i}{PurePosixPath(parts[-1]).suffix}"
-        i += 1
-    used.add(name.lower())
-    return name
-
-
 # --------------------------------------------------------------------------- build
 
-def _spec(package):
-    if isinstance(package, MusicPackage):
-        return package
-    check_allowed(package)
-    return get_package(package)
+def _source_path(spec, original):
+    """`original` as the source tree names it, for DEP-5 "Files:" globs."""
+    if spec.source_dir and original.startswith(spec.source_dir[0]):
+        return spec.source_dir[1] + original[len(spec.source_dir[0]):]
+    return original
+
+
+def _composer(spec, parsed, original, source, tags):
+    """The package's own credits, else a "Name - Title" file name, else the file's
+    artist tag, else the copyright holders (if the entry allows), else the default."""
+    name = PurePosixPath(original.split("!")[-1]).name.lower()
+    for pattern, composer in spec.composers:
+        pattern = pattern.lower()
+        if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(original.lower(), pattern):
+            return composer
+    from_name = composer_for(parsed, source, None, from_copyright=False)
+    return (from_name or tags.get("artist")
+            or composer_for(parsed, source, spec.composer, spec.composer_from_copyright))
 
 
 def _drop_package(out, name):
     for fname in (MANIFEST, SKIPPED):
-        rows = _read_jsonl(out / fname)
+        rows = read_jsonl(out / fname)
         if any(r.get("package") == name for r in rows):
-            _write_jsonl(out / fname, [r for r in rows if r.get("package") != name])
+            write_jsonl(out / fname, [r for r in rows if r.get("package") != name])
     shutil.rmtree(out / name, ignore_errors=True)
 
 
-def build_package(package, out, cache="data/debs", deb=None, force=False):
-    """Build one package into the corpus at `out`.
+def _deb_fields(deb, spec, use):
+    if not deb.is_file():
+        raise CorpusError(f"{deb}: .deb not found")
+    fields = _run(["dpkg-deb", "-f", str(deb), "Package", "Version"])
+    info = dict(line.split(": ", 1) for line in fields.strip().splitlines() if ": " in line)
+    _check(info.get("Package", ""), use)
+    if info.get("Package") != spec.name:
+        raise CorpusError(f"{deb}: holds package {info.get('Package')!r}, not {spec.name!r}")
+    return info.get("Version", "")
 
-    `package` is a name from corpus_packages.PACKAGES or a MusicPackage; `deb` a
-    local .deb to use instead of the cache / apt-get download. Returns a summary
-    dict(package, status, tracks, skipped, hours); status is "built" or
-    "already built" (when it is in the manifest and not `force`).
-    """
-    spec = _spec(package)
-    check_allowed(spec.name)
+
+def _track(spec, parsed, local, original, out, dest_dir, used, version, use, min_duration):
+    """(row, None) for a usable track, else (None, skipped-row)."""
+    try:
+        meta = audio_info(local)
+        if meta["frames"] <= 0:
+            raise AudioError(f"{original}: empty audio (0 frames)")
+    except AudioError as exc:
+        return None, {"original_path": original, "reason": str(exc)}
+    if meta["duration"] < min_duration:
+        return None, {"original_path": original, "duration": round(meta["duration"], 3),
+                      "reason": f"shorter than {min_duration:g} s "
+                                f"({meta['duration']:.1f} s): jingle / stinger"}
+    source = _source_path(spec, original)
+    if spec.own_stanza_only and not has_own_stanza(parsed, source):
+        return None, {"original_path": original,
+                      "reason": "no copyright stanza of its own (only Files: *): "
+                                "licence unclear"}
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    suffix = local.suffix if local.suffix.lower() != PurePosixPath(original).suffix.lower() \
+        else None
+    dest = dest_dir / dest_name(original, used, suffix)
+    shutil.copyfile(local, dest)
+    tags = read_tags(local)
+    return {
+        "path": dest.relative_to(out).as_posix(),
+        "package": spec.name,
+        "version": version,
+        "soundtrack": spec.soundtrack,
+        "composer": _composer(spec, parsed, original, source, tags),
+        "licence": spec.licence or licence_for(parsed, source),
+        "duration": round(meta["duration"], 3),
+        "sample_rate": meta["sample_rate"],
+        "channels": meta["channels"],
+        "original_path": original,
+        **tags,
+        "use": use,
+    }, None
+
+
+def _build_package(spec, out, cache, deb, force, min_duration, use):
+    _check(spec.name, use)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out(out, use)
     _ensure_log(out)
     existing = [r for r in read_manifest(out) if r.get("package") == spec.name]
     if existing and not force:
         log.info("%s: already in the manifest (%d tracks); skipped", spec.name, len(existing))
         return {"package": spec.name, "status": "already built", "tracks": len(existing),
                 "skipped": 0, "hours": sum(r["duration"] for r in existing) / 3600}
-    deb = Path(deb) if deb is not None else download_deb(spec.name, cache)
-    if not deb.is_file():
-        raise CorpusError(f"{deb}: .deb not found")
-    fields = _run(["dpkg-deb", "-f", str(deb), "Package", "Version"])
-    info = dict(line.split(": ", 1) for line in fields.strip().splitlines() if ": " in line)
-    check_allowed(info.get("Package", ""))
-    if info.get("Package") != spec.name:
-        raise CorpusError(f"{deb}: holds package {info.get('Package')!r}, not {spec.name!r}")
-    version = info.get("Version", "")
+    deb = Path(deb) if deb is not None else download_deb(spec.name, cache, use)
+    version = _deb_fields(deb, spec, use)
     _drop_package(out, spec.name)
     log.info("%s %s: extracting %s", spec.name, version, deb)
     rows, skipped = [], []
@@ -361,58 +244,61 @@ def build_package(package, out, cache="data/debs", deb=None, force=False):
         else:
             log.warning("%s: no usr/share/doc/%s/copyright", spec.name, spec.name)
             parsed = parse_copyright("")
-        files = _collect(root, spec, unpack, skipped)
+        files = collect(root, spec, unpack, skipped)
         if not files:
             log.warning("%s: no music files matched %s", spec.name, list(spec.patterns))
-        dest_dir = out / spec.name
         used = set()
         for local, original in tqdm(files, desc=spec.name, unit="file", leave=False):
-            try:
-                meta = audio_info(local)
-                if meta["frames"] <= 0:
-                    raise AudioError(f"{original}: empty audio (0 frames)")
-            except AudioError as exc:
-                skipped.append({"original_path": original, "reason": str(exc)})
-                log.warning("%s: skipped %s: %s", spec.name, original, exc)
-                continue
-            dest_dir.mkdir(parents=True, exist_ok=True)
-            dest = dest_dir / _dest_name(original, used)
-            shutil.copyfile(local, dest)
-            rows.append({
-                "path": dest.relative_to(out).as_posix(),
-                "package": spec.name,
-                "version": version,
-                "soundtrack": spec.soundtrack,
-                "composer": composer_for(parsed, original, spec.composer),
-                "licence": licence_for(parsed, original),
-                "duration": round(meta["duration"], 3),
-                "sample_rate": meta["sample_rate"],
-                "channels": meta["channels"],
-                "original_path": original,
-            })
+            row, skip = _track(spec, parsed, local, original, out, out / spec.name, used,
+                               version, use, min_duration)
+            if row is not None:
+                rows.append(row)
+            else:
+                skipped.append(skip)
+                log.warning("%s: skipped %s: %s", spec.name, original, skip["reason"])
     for s in skipped:
         s["package"] = spec.name
-    _write_jsonl(out / MANIFEST, rows, mode="a")
-    _write_jsonl(out / SKIPPED, skipped, mode="a")
+    write_jsonl(out / MANIFEST, rows, mode="a")
+    write_jsonl(out / SKIPPED, skipped, mode="a")
     hours = sum(r["duration"] for r in rows) / 3600
     log.info("%s: %d tracks, %.2f h, %d skipped", spec.name, len(rows), hours, len(skipped))
     return {"package": spec.name, "status": "built", "tracks": len(rows),
             "skipped": len(skipped), "hours": hours}
 
 
-def build(out, packages=None, cache="data/debs", force=False):
-    """Build `packages` (names; default all of PACKAGES) into `out`; list of summaries."""
-    names = [p.name for p in PACKAGES] if packages is None else list(packages)
-    for name in names:  # refuse before doing anything
-        check_allowed(name)
-        get_package(name)
+def build_package(package, out, cache="data/debs", deb=None, force=False,
+                  min_duration=MIN_DURATION):
+    """Build one package into the training corpus at `out`.
+
+    `package` is a name from corpus_packages.PACKAGES or a MusicPackage; `deb` a
+    local .deb to use instead of the cache / apt-get download. Returns a summary
+    dict(package, status, tracks, skipped, hours); status is "built" or
+    "already built" (when it is in the manifest and not `force`).
+    """
+    if not isinstance(package, MusicPackage):
+        check_allowed(package)
+        package = get_package(package)
+    return _build_package(package, out, cache, deb, force, min_duration, USE_TRAINING)
+
+
+def build_evaluation_package(package, out, cache="data/debs", deb=None, force=False,
+                             min_duration=MIN_DURATION):
+    """Build one RESERVED package into the evaluation corpus at `out` (rows carry
+    "use": "evaluation-only"); otherwise as build_package."""
+    if not isinstance(package, MusicPackage):
+        check_evaluation(package)
+        package = get_evaluation_package(package)
+    return _build_package(package, out, cache, deb, force, min_duration, USE_EVALUATION)
+
+
+def _build_all(out, names, one, cache, force, min_duration):
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     _ensure_log(out)
     results = []
     for name in tqdm(names, desc="packages", unit="pkg"):
         try:
-            results.append(build_package(name, out, cache=cache, force=force))
+            results.append(one(name, out, cache=cache, force=force,
+                               min_duration=min_duration))
         except CorpusError as exc:
             log.error("%s: failed: %s", name, exc)
             results.append({"package": name, "status": f"failed: {exc}", "tracks": 0,
@@ -420,8 +306,35 @@ def build(out, packages=None, cache="data/debs", force=False):
     return results
 
 
+def build(out, packages=None, cache="data/debs", force=False, min_duration=MIN_DURATION):
+    """Build `packages` (names; default all of PACKAGES) into the training corpus
+    `out`; list of summaries. Refuses reserved packages and evaluation directories."""
+    names = [p.name for p in PACKAGES] if packages is None else list(packages)
+    for name in names:  # refuse before doing anything
+        check_allowed(name)
+        get_package(name)
+    check_out(out, USE_TRAINING)
+    return _build_all(out, names, build_package, cache, force, min_duration)
+
+
+def build_evaluation(out, packages=None, cache="data/debs", force=False,
+                     min_duration=MIN_DURATION):
+    """Build reserved `packages` (default all of EVALUATION_PACKAGES) into the
+    evaluation-only corpus `out`, never a training directory."""
+    names = [p.name for p in EVALUATION_PACKAGES] if packages is None else list(packages)
+    for name in names:
+        check_evaluation(name)
+        get_evaluation_package(name)
+    check_out(out, USE_EVALUATION)
+    return _build_all(out, names, build_evaluation_package, cache, force, min_duration)
+
+
 def _ensure_log(out):
     path = str((Path(out) / LOG).resolve())
+    for h in list(log.handlers):  # one build.log at a time: the corpus being built
+        if isinstance(h, logging.FileHandler) and h.baseFilename != path:
+            log.removeHandler(h)
+            h.close()
     if not any(getattr(h, "baseFilename", None) == path for h in log.handlers):
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -431,33 +344,46 @@ def _ensure_log(out):
 
 # --------------------------------------------------------------------------- CLI
 
+def _list():
+    for p in PACKAGES:
+        size = f"{p.size_mb:.1f} MB" if p.size_mb else "?"
+        flag = "verified" if p.verified else "UNVERIFIED"
+        print(f"{p.name:27s} {size:>9s}  {flag:10s}  {p.soundtrack}"
+              + (f"  [{p.notes}]" if p.notes else ""))
+    for name, why in EXCLUDED.items():
+        print(f"{name:27s} {'':>9s}  excluded    {why}")
+    for p in EVALUATION_PACKAGES:
+        size = f"{p.size_mb:.1f} MB" if p.size_mb else "?"
+        print(f"{p.name:27s} {size:>9s}  evaluation  {p.soundtrack}")
+    print(f"reserved for evaluation (never in training): {', '.join(sorted(RESERVED))}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training_recipes.corpus",
                                      description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="download and build the corpus")
-    b.add_argument("--out", default="data/corpus")
-    b.add_argument("--packages", help="comma-separated names (default: all known)")
-    b.add_argument("--cache", default="data/debs", help="where .deb files are kept")
-    b.add_argument("--force", action="store_true", help="rebuild packages already built")
+    for command, out, what in (("build", "data/corpus", "the training corpus"),
+                               ("build-evaluation", "data/evaluation",
+                                "the evaluation-only corpus (reserved packages)")):
+        b = sub.add_parser(command, help=f"download and build {what}")
+        b.add_argument("--out", default=out)
+        b.add_argument("--packages", help="comma-separated names (default: all known)")
+        b.add_argument("--cache", default="data/debs", help="where .deb files are kept")
+        b.add_argument("--force", action="store_true", help="rebuild packages already built")
+        b.add_argument("--min-duration", type=float, default=MIN_DURATION,
+                       help="skip shorter tracks [s] (default %(default)s)")
     sub.add_parser("list", help="print the known packages")
     args = parser.parse_args(argv)
 
     if args.command == "list":
-        for p in PACKAGES:
-            size = f"{p.size_mb:.1f} MB" if p.size_mb else "?"
-            flag = "verified" if p.verified else "UNVERIFIED"
-            print(f"{p.name:27s} {size:>9s}  {flag:10s}  {p.soundtrack}"
-                  + (f"  [{p.notes}]" if p.notes else ""))
-        for name, why in EXCLUDED.items():
-            print(f"{name:27s} {'':>9s}  excluded    {why}")
-        print(f"reserved for evaluation (never built): {', '.join(sorted(RESERVED))}")
+        _list()
         return 0
-
     packages = [s.strip() for s in args.packages.split(",") if s.strip()] \
         if args.packages else None
+    fn = build if args.command == "build" else build_evaluation
     try:
-        results = build(args.out, packages, cache=args.cache, force=args.force)
+        results = fn(args.out, packages, cache=args.cache, force=args.force,
+                     min_duration=args.min_duration)
     except (CorpusError, KeyError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2

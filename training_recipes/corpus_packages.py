@@ -4,16 +4,29 @@ Each `MusicPackage` says where the music lives inside the package: glob patterns
 relative to the package root (no leading slash, `**` allowed). A pattern may name
 archives (.pk3 / .zip): every audio file inside a matched archive is unpacked, or
 only the members matching an inner glob given after "::", e.g.
-"usr/share/games/x/*.pk3::music/*.ogg".
+"usr/share/games/x/*.pk3::music/*.ogg". `exclude` globs (on the path inside the
+package, file names compared case-insensitively) drop matched files: sped-up
+copies of other tracks, or files whose licence the copyright file leaves unclear.
 
-`verified=True` means the paths were checked against the real package contents
-(`dpkg-deb -c` / an actual build); the others are written from the packages'
-usual layout and may need fixing the first time they are built.
-`size_mb` is the .deb download size from `apt-cache show` (Debian bookworm).
+`licence` overrides the licence read from the copyright file (free-form copyright
+files, or a credits file inside the package naming the music's licence);
+`composers` are (glob on the file name, composer) pairs from the package's own
+music credits; otherwise a file's artist tag names its composer, then (unless
+`composer_from_copyright=False`: they are the code's authors there) the holders
+in the copyright file. `source_dir` maps the
+install directory to the source directory the DEP-5 "Files:" globs are written
+against. `raw` = (sample_rate, channels, soundfile subtype) decodes headerless PCM
+files (converted to FLAC in the corpus). `own_stanza_only` skips (to skipped.jsonl)
+files with no DEP-5 stanza of their own, where only the catch-all "Files: *" (the
+code's licence and authors) would speak for them.
+
+`verified=True` means the paths were checked with `dpkg-deb -c` against the real
+.deb and the package was built for real. `size_mb` is the .deb size.
 
 RESERVED packages are held out for evaluation and must never enter the training
-corpus; the builder refuses them. EXCLUDED packages were looked at and are not
-usable (music in formats libsndfile cannot decode, or not full mixes).
+corpus; `build` refuses them. EVALUATION_PACKAGES (corpus_evaluation_packages)
+describe them for `build-evaluation` only. EXCLUDED packages were looked at and
+are not usable.
 """
 
 from dataclasses import dataclass, field
@@ -30,83 +43,148 @@ class MusicPackage:
     size_mb: float | None = None  # .deb size
     verified: bool = False  # paths checked against the real package contents
     notes: str = field(default="", compare=False)
+    exclude: tuple = ()  # globs of matched files to leave out
+    licence: str | None = None  # overrides the copyright file's licence
+    composers: tuple = ()  # ((file-name glob, composer), ...) from the package's credits
+    composer_from_copyright: bool = True  # copyright holders may name the composer
+    source_dir: tuple | None = None  # (install prefix, source prefix) for DEP-5 globs
+    raw: tuple | None = None  # (sample_rate, channels, subtype) of headerless PCM
+    own_stanza_only: bool = False  # skip files only the catch-all "Files: *" covers
 
 
-# Evaluation-only soundtracks: never part of the training corpus.
-RESERVED = frozenset({"wesnoth-1.16-music", "warzone2100-music", "nexuiz-music", "ufoai-music"})
+# Evaluation-only soundtracks: never part of the training corpus. wesnoth-music is
+# the metapackage that pulls in wesnoth-1.16-music.
+RESERVED = frozenset({"wesnoth-1.16-music", "wesnoth-music", "warzone2100-music",
+                      "nexuiz-music", "ufoai-music"})
 
-# Looked at, not usable for the corpus.
+# Looked at, not usable for the corpus (contents checked with dpkg-deb -c).
 EXCLUDED = {
-    "fb-music-high": "FastTracker .xm module only (checked with dpkg-deb -c); libsndfile cannot decode it",
-    "tomatoes-data": "Impulse Tracker .it module only (checked with dpkg-deb -c); libsndfile cannot decode it",
+    "fb-music-high": "FastTracker .xm module only; libsndfile cannot decode it",
+    "tomatoes-data": "Impulse Tracker .it module only; libsndfile cannot decode it",
+    "pingus-data": "music is Impulse Tracker / Scream Tracker modules (data/music/*.it, "
+                   "*.s3m); libsndfile cannot decode them",
     "planetblupi-music-midi": "MIDI only (per its description); use planetblupi-music-ogg",
     "openttd-openmsx": "MIDI only (per its description)",
-    "fretsonfire-songs-muldjord": "multitrack stems (song.ogg lacks the guitar part), not full mixes; not checked",
-    "fretsonfire-songs-sectoid": "multitrack stems (song.ogg lacks the guitar part), not full mixes; not checked",
+    "fretsonfire-songs-muldjord": "multitrack stems (song.ogg lacks the guitar part), "
+                                  "not full mixes; not checked",
+    "fretsonfire-songs-sectoid": "multitrack stems (song.ogg lacks the guitar part), "
+                                 "not full mixes; not checked",
+    "boswars-data": "no music: unit sound effects, tutorial voice-overs (campaigns/"
+                    "tutorial/*.wav) and a Theora video intro (intro/boswars_intro.ogg)",
+    "opencity-data": "no music: sound/ holds only short sound effects (*.wav)",
+    "neverball-data": "no music in 1.6.0+git20180603-3 (levels, shots, sets only); "
+                      "Neverball's bgm/*.ogg is in neverball-common, not downloaded",
+    "openarena-data": "no music: baseoa/pak0.pk3 and missionpack/mp-pak0.pk3 hold only "
+                      "sound effects and voices (sound/*), no music/ (checked with unzip -l)",
 }
 
-_AUDIO = ("ogg", "mp3", "flac", "wav", "oga", "opus")
-
-
-def _all_audio(root="usr/share"):
-    """Every audio file under `root`: for packages that hold nothing but music."""
-    return tuple(f"{root}/**/*.{ext}" for ext in _AUDIO)
-
-
+_ETR = (("*-jt.ogg", "Joseph Toscano"), ("*-cp.ogg", "Christian Picon"),
+        ("freezingpoint.ogg", "Grady O'Connell"), ("*-ks.ogg", "K. Schroeder"))
+_HEDGEWARS = (("City.ogg", "HSR"), ("Rock.ogg", "HSR"), ("Compost.ogg", "HG"),
+              ("EarthRise.ogg", "Jonatan Nilsson"), ("Pirate.ogg", "Jonatan Nilsson"),
+              ("oriental.ogg", "Jonatan Nilsson"), ("snow.ogg", "Jonatan Nilsson"),
+              ("Fruit.ogg", "Valentin Kraevskiy"), ("Jungle.ogg", "Valentin Kraevskiy"),
+              ("Nature.ogg", "John Dum"), ("olympics_sd.ogg", "yd"),
+              ("sdmusic.ogg", "Kevin MacLeod"))
+_MEGAGLEST = (("*/egypt/music/*", "Margaras"), ("*/indian/music/*", "Aminos"),
+              ("*/persian/music/*", "Aminos"), ("*/norsemen/music/*", "Manolo Camp"),
+              ("*/romans/music/*", "Mattias Westlund"))
 PACKAGES = (
     MusicPackage(
         "drascula-music", "Drascula: The Vampire Strikes Back",
-        ("usr/share/scummvm/drascula/audio/*.ogg",),
-        size_mb=36.4, verified=True,
-        notes="Alcachofa Soft; paths as in scripts/fetch_free_music.sh, built for real"),
+        ("usr/share/scummvm/drascula/audio/*.ogg",), size_mb=34.7, verified=True,
+        notes="Alcachofa Soft; Drascula licence (BSD-like)"),
     MusicPackage(
         "asc-music", "Advanced Strategic Command",
         ("usr/share/games/asc/music/*.mp3",),
-        composer="Michael Kievernagel", size_mb=10.3, verified=True,
-        notes="3 MP3 tracks (checked with dpkg-deb -c), built for real"),
+        composer="Michael Kievernagel", size_mb=9.8, verified=True, notes="3 MP3 tracks"),
     MusicPackage(
-        "hyperrogue-music", "HyperRogue", _all_audio(), size_mb=63.8,
-        notes="music-only package; several composers"),
+        "hyperrogue-music", "HyperRogue", ("usr/share/hyperrogue/music/*.ogg",),
+        size_mb=60.9, verified=True,
+        notes="sounds/ (effects) left out; per-file DEP-5 stanzas name the composers"),
     MusicPackage(
-        "planetblupi-music-ogg", "Planet Blupi", _all_audio(), size_mb=60.1,
-        notes="music-only package"),
+        "planetblupi-music-ogg", "Planet Blupi", ("usr/share/planetblupi/music/*.ogg",),
+        size_mb=57.3, verified=True),
     MusicPackage(
-        "singularity-music", "Endgame: Singularity", _all_audio(), size_mb=51.6,
-        notes="music-only package"),
+        "singularity-music", "Endgame: Singularity",
+        ("usr/share/games/singularity/music/**/*.ogg",),
+        composer="Max McCracken", size_mb=49.2, verified=True, licence="CC-BY-SA-3.0",
+        notes="free-form copyright: Max McCracken, CC BY-SA 3.0 Unported text"),
     MusicPackage(
-        "neverball-data", "Neverball",
-        ("usr/share/games/neverball/bgm/*.ogg",), size_mb=17.9),
+        "colobot-common-sounds", "Colobot", ("usr/share/games/colobot/music/*.ogg",),
+        size_mb=57.9, verified=True, composer_from_copyright=False,
+        notes="sounds/ (effects) left out"),
     MusicPackage(
-        "colobot-common-sounds", "Colobot",
-        ("usr/share/games/colobot/music/*.ogg", "usr/share/games/colobot/music/**/*.ogg"),
-        size_mb=60.7),
-    MusicPackage(
-        "pushover-data", "Pushover",
-        ("usr/share/games/pushover/**/music/*.ogg", "usr/share/pushover/**/music/*.ogg"),
-        size_mb=32.4),
-    MusicPackage(
-        "openarena-data", "OpenArena",
-        ("usr/share/games/openarena/baseoa/*.pk3::music/*.ogg",
-         "usr/share/games/openarena/baseoa/*.pk3::music/**/*.ogg"),
-        size_mb=44.0, notes="music inside .pk3 archives"),
+        "pushover-data", "Pushover", ("usr/share/pushover/themes/*.ogg",),
+        composer="Roberto Lorenz", composer_from_copyright=False, size_mb=30.9,
+        verified=True, notes="copyright: Roberto Lorenz (music composition)"),
     MusicPackage(
         "freedroidrpg-data", "FreedroidRPG",
-        ("usr/share/games/freedroidrpg/sound/music/*.ogg",
-         "usr/share/freedroidrpg/sound/music/*.ogg"),
-        size_mb=228.3),
+        ("usr/share/freedroidrpg/data/sound/music/*.ogg",),
+        size_mb=217.7, verified=True, composer_from_copyright=False),
     MusicPackage(
-        "supertux-data", "SuperTux",
-        ("usr/share/games/supertux2/music/*.ogg", "usr/share/games/supertux2/music/**/*.ogg"),
-        size_mb=161.6),
+        "supertux-data", "SuperTux", ("usr/share/games/supertux2/music/**/*.ogg",),
+        size_mb=154.2, verified=True, source_dir=("usr/share/games/supertux2/", "data/"),
+        notes="DEP-5 stanza data/music/*: Marek Moeckel, GPL-2+"),
     MusicPackage(
         "supertuxkart-data", "SuperTuxKart",
-        ("usr/share/games/supertuxkart/data/music/*.ogg",), size_mb=627.7,
-        notes="large download; music is a small part of it"),
+        ("usr/share/games/supertuxkart/data/music/*.ogg",),
+        exclude=("*_fast.ogg", "*/farm_f.ogg"), own_stanza_only=True,
+        size_mb=598.7, verified=True,
+        notes="*_fast / farm_f are sped-up copies; tracks without a copyright stanza of "
+              "their own (cocoa_river, snowmountain, Penguin_Party, theGreatFair) are "
+              "skipped: licence unclear"),
+    MusicPackage(
+        "fillets-ng-data", "Fish Fillets NG", ("usr/share/games/fillets-ng/music/*.ogg",),
+        licence="GPL-2", composer_from_copyright=False, size_mb=67.4, verified=True,
+        notes="free-form copyright: GPL version 2; sound/music/en/*.ogg are voices"),
+    MusicPackage(
+        "hedgewars-data", "Hedgewars", ("usr/share/games/hedgewars/Data/Music/*.ogg",),
+        composers=_HEDGEWARS, composer_from_copyright=False, size_mb=138.6,
+        verified=True, source_dir=("usr/share/games/hedgewars/", "share/hedgewars/"),
+        notes="Data/Music under Files: * (GPL-2); composers from Data/Music/credits.txt"),
+    MusicPackage(
+        "extremetuxracer-data", "Extreme Tux Racer", ("usr/share/games/etr/music/*.ogg",),
+        composers=_ETR, composer_from_copyright=False, size_mb=38.7, verified=True,
+        notes="composers from music/readme"),
+    MusicPackage(
+        "lincity-ng-data", "LinCity-NG",
+        ("usr/share/games/lincity-ng/music/default/*.ogg",),
+        composers=(("*Robert van Herk*", "Robert van Herk"), ("*pronobozo*", "Pronobozo")),
+        composer_from_copyright=False, size_mb=42.7, verified=True),
+    MusicPackage(
+        "megaglest-data", "MegaGlest",
+        ("usr/share/games/megaglest/data/core/menu/music/*.ogg",
+         "usr/share/games/megaglest/techs/*/factions/*/music/*.ogg"),
+        composers=_MEGAGLEST, composer_from_copyright=False, size_mb=230.8,
+        verified=True, notes="CC-BY-SA-3.0; composers from the copyright's credits"),
+    MusicPackage(
+        "openclonk-data", "OpenClonk", ("usr/share/games/openclonk/Music.ocg/*.ogg",),
+        composer_from_copyright=False, licence="CC-BY-3.0", size_mb=107.2, verified=True,
+        notes="licence from Music.ocg/authors.txt (K-Pone; copyright: game content "
+              "CC-BY-3.0 or CC0); composer from the artist tags"),
+    MusicPackage(
+        "pathological", "Pathological", ("usr/share/games/pathological/music/*.ogg",),
+        size_mb=7.7, verified=True),
+    MusicPackage(
+        "scorched3d-data", "Scorched 3D",
+        ("usr/share/games/scorched3d/data/globalmods/none/data/music/*.ogg",),
+        size_mb=30.5, verified=True),
+    MusicPackage(
+        "xmoto-data", "X-Moto", ("usr/share/games/xmoto/Textures/Musics/*.ogg",),
+        composer_from_copyright=False, size_mb=30.5, verified=True),
+    MusicPackage(
+        "xblast-tnt-musics", "XBlast TNT", ("usr/share/games/xblast-tnt/sounds/xbsng*.raw",),
+        raw=(22050, 2, "PCM_U8"), licence="GPL-2", composer_from_copyright=False,
+        size_mb=4.2, verified=True,
+        notes="headerless unsigned 8-bit stereo 22,050 Hz (xblast's SDL sound code: "
+              "AUDIO_U8, 2 channels, songs not flagged mono); stored as FLAC"),
 )
 
 _BY_NAME = {p.name: p for p in PACKAGES}
 assert not RESERVED & set(_BY_NAME), "a reserved evaluation package is in PACKAGES"
 assert not RESERVED & set(EXCLUDED)
+assert not set(EXCLUDED) & set(_BY_NAME)
 
 
 def get_package(name):

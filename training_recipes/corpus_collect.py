@@ -1,0 +1,134 @@
+"""Finding a package's music files and reading their tags, for the corpus builder.
+
+`collect` walks an unpacked package with a MusicPackage's patterns: plain files,
+members of .pk3 / .zip archives, and headerless PCM (`spec.raw`, converted to
+FLAC). `read_tags` gives a file's title / artist / genre / album tags.
+"""
+
+import fnmatch
+import logging
+import shutil
+import zipfile
+from pathlib import PurePosixPath
+
+import soundfile
+
+from sdk.audio import AUDIO_EXTENSIONS
+
+__all__ = ["TAG_FIELDS", "collect", "dest_name", "read_tags"]
+
+ARCHIVE_EXTENSIONS = (".pk3", ".zip")
+TAG_FIELDS = ("title", "artist", "genre", "album")
+_PLACEHOLDERS = {"", "unknown", "<unknown>", "(unknown)", "none", "(none)", "<none>", "n/a"}
+
+log = logging.getLogger("training_recipes.corpus")
+
+
+def read_tags(path):
+    """{title, artist, genre, album} from the file's tags; None where it has none or
+    a placeholder such as "<Unknown>" (libsndfile reads Vorbis comments, FLAC
+    and WAV tags, not MP3's ID3)."""
+    try:
+        with soundfile.SoundFile(str(path)) as f:
+            meta = f.copy_metadata()
+    except (RuntimeError, TypeError, ValueError, OSError):
+        meta = {}
+    tags = {}
+    for key in TAG_FIELDS:
+        value = meta.get(key)
+        value = value.strip() if isinstance(value, str) else ""
+        tags[key] = None if value.lower() in _PLACEHOLDERS else value
+    return tags
+
+
+def _audio_ext(path):
+    return PurePosixPath(str(path)).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _excluded(spec, original):
+    lower = original.lower()
+    return any(fnmatch.fnmatchcase(lower, g.lower()) for g in spec.exclude)
+
+
+def _decode_raw(path, raw, target):
+    """Headerless PCM `path` as (sample_rate, channels, subtype) -> FLAC `target`."""
+    rate, channels, subtype = raw
+    data, _ = soundfile.read(str(path), samplerate=rate, channels=channels,
+                             subtype=subtype, format="RAW", dtype="int16")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(target), data, rate, format="FLAC", subtype="PCM_16")
+    return target
+
+
+def _from_archive(path, rel, inner, spec, unpack_dir, seen, found, skipped):
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for member in sorted(zf.namelist()):
+                original = f"{rel}!{member}"
+                if member.endswith("/") or original in seen or not _audio_ext(member):
+                    continue
+                if inner and not fnmatch.fnmatch(member, inner):
+                    continue
+                if _excluded(spec, original):
+                    continue
+                target = unpack_dir / rel / member
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(member) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                seen.add(original)
+                found.append((target, original))
+    except (zipfile.BadZipFile, OSError) as exc:
+        skipped.append({"original_path": rel, "reason": f"bad archive: {exc}"})
+
+
+def collect(root, spec, unpack_dir, skipped):
+    """[(local Path, original_path)] of the music files of `spec` under `root`."""
+    found, seen = [], set()
+    for pattern in spec.patterns:
+        outer, _, inner = pattern.partition("::")
+        for path in sorted(root.glob(outer)):
+            if not path.is_file():
+                continue
+            rel = path.relative_to(root).as_posix()
+            if path.suffix.lower() in ARCHIVE_EXTENSIONS:
+                _from_archive(path, rel, inner, spec, unpack_dir, seen, found, skipped)
+                continue
+            if inner or rel in seen:
+                continue
+            if _excluded(spec, rel):
+                log.info("%s: %s excluded by the package entry", spec.name, rel)
+                continue
+            if spec.raw and path.suffix.lower() == ".raw":
+                try:
+                    local = _decode_raw(path, spec.raw,
+                                        (unpack_dir / rel).with_suffix(".flac"))
+                except (RuntimeError, TypeError, ValueError, OSError) as exc:
+                    skipped.append({"original_path": rel, "reason": f"raw PCM: {exc}"})
+                    continue
+                seen.add(rel)
+                found.append((local, rel))
+                continue
+            if not _audio_ext(path):
+                log.info("%s: %s matched but is not an audio file; ignored", spec.name, rel)
+                continue
+            seen.add(rel)
+            found.append((path, rel))
+    return found
+
+
+def dest_name(original, used, suffix=None):
+    """A file name for `original` unique in `used` (case-insensitive); `suffix`
+    replaces the extension (a converted file)."""
+    parts = list(PurePosixPath(original.replace("!", "/")).parts)
+    if suffix:
+        parts[-1] = PurePosixPath(parts[-1]).stem + suffix
+    name = parts[-1]
+    i = 2
+    while name.lower() in used:
+        if i <= len(parts):
+            name = "__".join(parts[-i:])
+        else:
+            name = f"{PurePosixPath(parts[-1]).stem}_{i}{PurePosixPath(parts[-1]).suffix}"
+        i += 1
+    used.add(name.lower())
+    return name
