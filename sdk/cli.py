@@ -1,4 +1,4 @@
-"""`music-zoo` command line: embed, tag, index, search, info (add --json for machine output)."""
+"""`music-zoo` command line: embed, tag, index, search, info, visualize (add --json for machine output)."""
 
 import argparse
 import json
@@ -68,6 +68,46 @@ def cmd_search(args):
     _print(args, hits, "\n".join(f"{h['score']:.3f}\t{h['id']}" for h in hits))
 
 
+def cmd_visualize_filters(args):
+    from sdk.visualize import draw_filters
+
+    layers = [part for value in args.layer or () for part in value.split(",") if part.strip()]
+    result = draw_filters(args.preset, args.out, layers=layers or None, num_filters=args.filters, steps=args.steps,
+                          length=args.length, seed=args.seed)
+    text = f"wrote {result['out']}: " + ", ".join(f"{k} ({v['filters']} filters)" for k, v in result["stages"].items())
+    if result["skipped"]:
+        text += (f"\nnot drawn (need more than {args.length} input samples): {', '.join(result['skipped'])}; "
+                 "name them with --layer to draw them")
+    _print(args, result, text)
+
+
+def cmd_visualize_map(args):
+    from pathlib import Path
+
+    from sdk.index import ITEMS_FILE, Catalog
+    from sdk.visualize import embedding_map, labels_from_items
+
+    if args.catalog:
+        catalog, source = Catalog.load(args.catalog), Path(args.catalog) / ITEMS_FILE
+    else:
+        from sdk.model import load
+
+        model = load(args.preset)
+        catalog = Catalog.build(args.audio, model.embed, model=model.preset_id, embedding_size=model.embedding_size,
+                                subspaces=model.subspace_layout, progress=not args.json)
+        source = Path(args.audio)
+    if len(catalog) < 3:
+        raise ValueError(f"{source}: a map needs at least 3 items, got {len(catalog)}")
+    labels = labels_from_items(catalog.items, args.label, source=str(source))
+    vectors = np.stack([catalog.vector(i) for i in catalog.ids])
+    embedding_map(vectors, labels, args.out, method=args.method, perplexity=args.perplexity, seed=args.seed,
+                  title=f"{args.method.upper()} of {len(vectors)} songs ({catalog.model or 'embeddings'}) "
+                        f"by {args.label}")
+    summary = {"out": args.out, "count": len(vectors), "labels": len(set(labels)),
+               "skipped": [list(s) for s in catalog.skipped]}
+    _print(args, summary, f"wrote {args.out}: {len(vectors)} songs, {len(set(labels))} {args.label} labels")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="music-zoo", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -99,6 +139,31 @@ def main(argv=None):
     p.add_argument("--model", default=None, help="defaults to the catalog's model")
     p.add_argument("--weight", action="append", help="sub-space weight, e.g. --weight genre=1")
     p.set_defaults(run=cmd_search)
+    p = sub.add_parser("visualize", help="draw learned filters or a 2-D map of song embeddings as PNG")
+    views = p.add_subparsers(dest="view", required=True)
+    v = views.add_parser("filters", help="spectra of learned filters by gradient ascent (thesis Fig. 3.3-3.4; "
+                                         "raw-waveform presets)")
+    v.add_argument("--preset", "--model", dest="preset", required=True, help="preset id, hf:// handle or directory")
+    v.add_argument("--layer", action="append", help="stage name or index (repeat or comma-separate); default: "
+                                                    "every stage that fits in --length samples")
+    v.add_argument("--out", default="filters.png")
+    v.add_argument("--filters", type=int, default=64, help="filters per stage (the first N)")
+    v.add_argument("--steps", type=int, default=100, help="gradient-ascent steps")
+    v.add_argument("--length", type=int, default=729, help="input samples (thesis: 729)")
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(run=cmd_visualize_filters)
+    v = views.add_parser("map", help="t-SNE / UMAP map of song embeddings coloured by a label")
+    given = v.add_mutually_exclusive_group(required=True)
+    given.add_argument("--catalog", help="catalog directory (music-zoo index)")
+    given.add_argument("--audio", help="folder of audio or .csv / .jsonl manifest, embedded with --preset")
+    v.add_argument("--preset", "--model", dest="preset", default="artist-siamese-msd",
+                   help="preset for --audio (id, hf:// handle or directory)")
+    v.add_argument("--label", default="soundtrack", help="metadata field to colour by ('folder': parent folder)")
+    v.add_argument("--out", default="map.png")
+    v.add_argument("--method", choices=("tsne", "umap"), default="tsne")
+    v.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (capped at (N - 1) / 3)")
+    v.add_argument("--seed", type=int, default=0)
+    v.set_defaults(run=cmd_visualize_map)
 
     args = parser.parse_args(argv)
     from sdk.audio import AudioError
@@ -107,7 +172,8 @@ def main(argv=None):
     try:
         args.run(args)
     except (AudioError, PresetNotFoundError, ValueError) as error:
-        print(f"music-zoo {args.command}: {error}", file=sys.stderr)
+        command = " ".join(filter(None, (args.command, getattr(args, "view", None))))
+        print(f"music-zoo {command}: {error}", file=sys.stderr)
         return 2
     return 0
 

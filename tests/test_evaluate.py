@@ -355,3 +355,18 @@ def test_input_errors_are_one_clear_line(problem, corpus, tmp_path, capsys):
     assert err.startswith("evaluate: error: ") and err.count("\n") == 1 and "Traceback" not in err
     for part in expected:
         assert part in err, err
+
+
+def test_clip_audio_takes_the_middle_of_the_track():
+    import soundfile
+
+    from training_recipes.evaluate import clip_audio
+
+    fixture = next(Path(__file__).parent.joinpath("data").glob("*.ogg"))
+    whole, rate = soundfile.read(fixture, dtype="float32", always_2d=True)
+    assert clip_audio(fixture, rate, None) == str(fixture)  # no clip: the file itself
+    clip = clip_audio(fixture, rate, 4.0)
+    assert len(clip) == 4 * rate
+    start = (len(whole) - 4 * rate) // 2
+    np.testing.assert_allclose(clip, whole.mean(1)[start : start + 4 * rate], atol=1e-4)
+    assert len(clip_audio(fixture, rate, 600.0)) == len(whole)  # longer than the track: all of it

@@ -231,3 +231,27 @@ def test_converter_refuses_a_different_file(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "refusing" in error and "3b3ad09c321786c8ea388269ee3c35ab540734ce5209f40a430f1c9b0a25f753" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_float16_weights_halve_the_file_and_load_as_rounded_float32(tmp_path):
+    import h5py
+
+    model = tiny_model()
+    preprocessor = tiny_preprocessor(model)
+    for dtype in ("float32", "float16"):
+        save_preset(model, tmp_path / dtype, name="samplecnn", arguments=TINY, preprocessor=preprocessor,
+                    metadata={"preset": "tiny", "embedding_size": 16}, weights_dtype=dtype)
+    full, half = (tmp_path / d / "model.weights.h5" for d in ("float32", "float16"))
+    assert half.stat().st_size < full.stat().st_size  # HDF5's bookkeeping dominates a tiny file
+    with h5py.File(half, "r") as f:
+        stored = []
+        f.visititems(lambda _, item: stored.append(item.dtype) if isinstance(item, h5py.Dataset) else None)
+    assert stored and np.dtype(np.float32) not in stored and np.dtype(np.float16) in stored
+    assert read_preset(tmp_path / "float16").metadata["weights_dtype"] == "float16"
+    loaded = load_preset_model(tmp_path / "float16")
+    for ours, theirs in zip(numpy_weights(loaded), numpy_weights(model)):
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs.astype(np.float16).astype(theirs.dtype))
+    with pytest.raises(PresetError, match="weights_dtype"):
+        save_preset(model, tmp_path / "bad", name="samplecnn", arguments=TINY, preprocessor=preprocessor,
+                    metadata={}, weights_dtype="int8")

@@ -133,17 +133,31 @@ def tag_layer(model):
     return next((layer for layer in iter_layers(model.keras_model) if layer.name == "tags"), None)
 
 
-def song_outputs(model, path, head):
+def clip_audio(path, sample_rate, clip_seconds):
+    """The whole file (its path) or, with `clip_seconds`, that many seconds from its middle,
+    decoded at `sample_rate` (an array): the 30 s previews of MSD-style evaluation."""
+    from sdk.audio import audio_info, load_audio
+
+    if not clip_seconds:
+        return str(path)
+    duration = audio_info(path)["duration"]
+    offset = max(0.0, (duration - clip_seconds) / 2)
+    return load_audio(path, sample_rate, offset=offset, duration=min(clip_seconds, duration))
+
+
+def song_outputs(model, path, head, clip_seconds=None):
     """(song embedding, tag scores in `model.tags` order) from one pass over the audio."""
     import keras
 
-    features = model.segment_features(str(path))
+    audio = clip_audio(path, model.sample_rate, clip_seconds)
+    sr = None if isinstance(audio, str) else model.sample_rate
+    features = model.segment_features(audio, sr)
     if not model.tags:
         return features.mean(0), np.zeros(0, np.float32)
     if head is not None:
         scores = keras.ops.convert_to_numpy(head(features)).mean(0)
     else:  # e.g. prototype tagging: go through the public call
-        scores = dict(model.tag(str(path), top_k=None))
+        scores = dict(model.tag(audio, sr, top_k=None))
         scores = np.array([scores[t] for t in model.tags])
     return features.mean(0), np.asarray(scores, np.float32)
 
@@ -154,9 +168,13 @@ def _progress(total, name):
     return tqdm(total=total, desc=short_name(name), unit="track", mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
 
 
-def embed_tracks(name, model, tracks, keys, cache_dir):
+def _clip_suffix(clip_seconds):
+    return f"-clip{clip_seconds:g}s" if clip_seconds else ""
+
+
+def embed_tracks(name, model, tracks, keys, cache_dir, clip_seconds=None):
     """(N, d) song vectors, (N, T) tag scores, cache statistics; every new vector cached at once."""
-    cache = VectorCache(cache_dir, name, preset_fingerprint(model))
+    cache = VectorCache(cache_dir, name, preset_fingerprint(model) + _clip_suffix(clip_seconds))
     import keras
 
     head = tag_layer(model) if model.tags else None
@@ -165,7 +183,7 @@ def embed_tracks(name, model, tracks, keys, cache_dir):
         for track, key in zip(tracks, keys):
             hit = cache.load(key, model.embedding_size)
             if hit is None or hit[1].shape != (len(model.tags),):
-                vector, tag_scores = song_outputs(model, track.path, head)
+                vector, tag_scores = song_outputs(model, track.path, head, clip_seconds)
                 cache.save(key, vector, tag_scores, track.path)
                 hit = (vector, tag_scores, keras.backend.backend())
             vectors.append(hit[0])
@@ -182,18 +200,23 @@ def _stats(cache, total, backends):
             "directory": str(cache.directory)}
 
 
-def mfcc_tracks(tracks, keys, cache_dir):
+def mfcc_tracks(tracks, keys, cache_dir, clip_seconds=None):
     """(N, 40) raw MFCC mean/std vectors (not yet standardised), cached like preset vectors."""
-    from sdk.audio import load_audio
-
     fingerprint = hashlib.sha256(json.dumps(em.MFCC_SETTINGS, sort_keys=True).encode()).hexdigest()
+    fingerprint += _clip_suffix(clip_seconds)
     cache = VectorCache(cache_dir, "mfcc", fingerprint)
     vectors = []
     with _progress(len(tracks), "mfcc") as bar:
         for track, key in zip(tracks, keys):
             hit = cache.load(key, 2 * em.MFCC_SETTINGS["n_mfcc"])
             if hit is None:
-                vector = em.mfcc_song_vector(load_audio(track.path, em.MFCC_SETTINGS["sample_rate"]))
+                rate = em.MFCC_SETTINGS["sample_rate"]
+                audio = clip_audio(track.path, rate, clip_seconds)
+                if isinstance(audio, str):
+                    from sdk.audio import load_audio
+
+                    audio = load_audio(audio, rate)
+                vector = em.mfcc_song_vector(audio)
                 cache.save(key, vector, np.zeros(0), track.path)
                 hit = (vector,)
             vectors.append(hit[0])
@@ -232,7 +255,7 @@ def evaluate(args, command):
     results, outputs = {}, {}
     if args.baseline == "mfcc":
         t0 = time.time()
-        raw, fingerprint, stats = mfcc_tracks(tracks, keys, args.cache_dir)
+        raw, fingerprint, stats = mfcc_tracks(tracks, keys, args.cache_dir, args.clip_seconds)
         results["mfcc"] = {"kind": "baseline", "description": "20 MFCCs, mean + std over frames (40-d), "
                            "z-scored over the evaluated tracks", "settings": em.MFCC_SETTINGS,
                            "fingerprint": fingerprint, "embedding_size": raw.shape[1], "n_tags": 0,
@@ -241,7 +264,7 @@ def evaluate(args, command):
         results["mfcc"]["seconds"] = round(time.time() - t0, 1)
     for name, model in models.items():
         t0 = time.time()
-        vectors, scores, fingerprint, stats = embed_tracks(name, model, tracks, keys, args.cache_dir)
+        vectors, scores, fingerprint, stats = embed_tracks(name, model, tracks, keys, args.cache_dir, args.clip_seconds)
         outputs[name] = scores
         results[name] = {"kind": "preset", "teacher": name == args.teacher, "directory": str(model.directory),
                          "fingerprint": fingerprint, "embedding_size": int(vectors.shape[1]),
@@ -266,7 +289,7 @@ def evaluate(args, command):
         "soundtracks": counts,
         "use": dict(Counter(str(t.use) for t in tracks)),  # manifest "use" field ("None" when absent)
         "styles": styles,
-        "settings": {"similarity": "cosine", "knn_k": [1, 5], "folds": args.folds, "seed": args.seed,
+        "settings": {"similarity": "cosine", "clip_seconds": args.clip_seconds, "knn_k": [1, 5], "folds": args.folds, "seed": args.seed,
                      "teacher": args.teacher, "teacher_top_k": args.top_k, "cache_dir": str(args.cache_dir)},
         "chance": em.chance_levels(labels, args.folds),
         "duplicate_audio": duplicates,
@@ -321,6 +344,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, type=Path, help="results JSON")
     parser.add_argument("--cache-dir", type=Path, default=Path("runs/eval-cache"))
+    parser.add_argument("--clip-seconds", type=float, default=None,
+                        help="represent each track by this many seconds from its middle (default: whole track)")
     return parser.parse_args(argv)
 
 

@@ -77,12 +77,18 @@ def top_features(x, top_filters=512):
     return layers.GlobalMaxPooling1D(name="features")(x)
 
 
-def samplecnn_backbone(num_samples, sizes, filters, top_filters=512, name="backbone"):
-    """Raw waveform (num_samples, 1) -> 512-d features."""
+def samplecnn_backbone(num_samples, sizes, filters, top_filters=512, embedding_size=None,
+                       name="backbone"):
+    """Raw waveform (num_samples, 1) -> 512-d features, or with `embedding_size` a linear
+    projection of them: the retrieval embedding the tag head then reads (a bottleneck
+    shared by tags and similarity, as the distilled samplecnn-msd preset uses)."""
     inputs = keras.Input((num_samples, 1), name="samples")
     x = conv_bn_relu(inputs, filters[0], sizes[0], strides=sizes[0], padding="valid", name="conv0")
     x = sample_level_modules(x, sizes[1:], filters[1:])[-1]
-    return keras.Model(inputs, top_features(x, top_filters), name=name)
+    x = top_features(x, top_filters)
+    if embedding_size:
+        x = layers.Dense(embedding_size, name="embedding")(x)
+    return keras.Model(inputs, x, name=name)
 
 
 def thesis_sgd(learning_rate=0.01):
@@ -91,8 +97,11 @@ def thesis_sgd(learning_rate=0.01):
 
 
 def build_samplecnn(m=3, n=9, module_sizes=None, filters=None, top_filters=512, num_tags=50,
-                    dropout=0.5, sample_rate=22050, learning_rate=0.01):
-    """m^n-SampleCNN tagger: waveform (num_samples,) -> num_tags sigmoid scores."""
+                    dropout=0.5, sample_rate=22050, learning_rate=0.01, embedding_size=None):
+    """m^n-SampleCNN tagger: waveform (num_samples,) -> num_tags sigmoid scores.
+
+    `embedding_size=None` is Table 3.1 exactly; a size adds a linear embedding layer
+    between the 512-d features and the tag head (see samplecnn_backbone)."""
     sizes = parse_module_sizes(module_sizes, m, n)
     filters = list(filters) if filters is not None else default_filters(len(sizes))
     if len(filters) != len(sizes):
@@ -100,14 +109,14 @@ def build_samplecnn(m=3, n=9, module_sizes=None, filters=None, top_filters=512, 
     num_samples = math.prod(sizes)
     waveform = keras.Input((num_samples,), name="waveform")
     x = build_frontend("raw")(waveform)
-    x = samplecnn_backbone(num_samples, sizes, filters, top_filters)(x)
+    x = samplecnn_backbone(num_samples, sizes, filters, top_filters, embedding_size)(x)
     model = keras.Model(waveform, tagging_head(x, num_tags, dropout), name="samplecnn")
     model.compile(optimizer=thesis_sgd(learning_rate), loss="binary_crossentropy")
     return model
 
 
 _DEFAULTS = dict(m=3, n=9, module_sizes=None, filters=None, top_filters=512, num_tags=50,
-                 dropout=0.5, sample_rate=22050, learning_rate=0.01)
+                 dropout=0.5, sample_rate=22050, learning_rate=0.01, embedding_size=None)
 _TINY = dict(module_sizes="3-3-3-3", filters=[8, 8, 8, 16], top_filters=16, num_tags=5, dropout=0.0)
 
 register_model(

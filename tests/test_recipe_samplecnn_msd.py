@@ -1,0 +1,108 @@
+"""The samplecnn-msd recipe end to end on a tiny synthetic corpus: prepare -> train -> resume -> export."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+import sdk
+from training_recipes.samplecnn_msd import export, prepare, train
+
+SOUNDTRACKS = 3
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Three 'soundtracks' of two 16 s tracks; one at 44.1 kHz to exercise resampling."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(SOUNDTRACKS):
+        for t in range(2):
+            rate = 44100 if (s, t) == (0, 0) else 22050
+            time = np.arange(16 * rate) / rate
+            wave = 0.3 * np.sin(2 * np.pi * 110 * (s + 1) * (1 + 0.1 * t) * time)
+            wave = wave * (1 + np.sign(np.sin(2 * np.pi * (s + 1) * time))) / 2  # rhythm per soundtrack
+            wave += 0.02 * rng.standard_normal(len(time))
+            name = f"s{s}_t{t}.ogg"
+            soundfile.write(root / name, wave.astype(np.float32), rate)
+            rows.append({"path": name, "package": f"pkg{s}", "soundtrack": f"Soundtrack {s}", "duration": 16.0})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache")
+    prepare.prepare(corpus, out)
+    return out
+
+
+def test_prepare_records_both_teachers(cache):
+    meta = json.loads((cache / "tracks.json").read_text())
+    assert len(meta["tracks"]) == 2 * SOUNDTRACKS
+    windows = sum(t["windows"] for t in meta["tracks"])
+    assert windows == 2 * SOUNDTRACKS * prepare.window_count(16 * prepare.SAMPLE_RATE)
+    tags = np.load(cache / "teacher_tags.npy")
+    assert tags.shape == (windows, 50) and 0 <= tags.min() and tags.max() <= 1
+    assert np.load(cache / "teacher_song.npy").shape == (2 * SOUNDTRACKS, 256)
+    audio = np.load(cache / "audio.f16.npy", mmap_mode="r")
+    first = meta["tracks"][0]  # the 44.1 kHz file, resampled: 16 s at 22,050 Hz
+    assert abs(first["length"] - 16 * prepare.SAMPLE_RATE) <= 2
+    assert np.abs(audio[first["offset"] : first["offset"] + first["length"]]).max() > 0.1
+
+
+def test_training_corpus_refuses_reserved_rows(tmp_path):
+    row = {"path": "x.ogg", "package": "nexuiz-music", "soundtrack": "Nexuiz", "duration": 60.0}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(SystemExit, match="must not be used for training"):
+        prepare.training_rows(tmp_path)
+
+
+def test_windows_fit_inside_the_track():
+    length = 20 * prepare.SAMPLE_RATE
+    count = prepare.window_count(length)
+    start, span = prepare.window_span_22k(count - 1)
+    assert start + span <= length and span >= prepare.STUDENT_SAMPLES
+
+
+def test_embedding_loss_prefers_grouped_soundtracks():
+    loss = train.embedding_loss(cos_weight=0.0, metric_weight=1.0)
+    teacher = np.ones((4, 4), np.float32)
+    y_true = np.concatenate([teacher, np.array([[0], [0], [1], [1]], np.float32)], axis=1)
+    grouped = np.array([[1, 0, 0, 0], [1, 0.1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0.1]], np.float32)
+    mixed = grouped[[0, 2, 1, 3]]
+    grouped_loss = np.asarray(loss(y_true, grouped)).mean()
+    assert grouped_loss == pytest.approx(0.0, abs=1e-6)
+    assert np.asarray(loss(y_true, mixed)).mean() > 0.5
+
+
+def _train(corpus, cache, out, steps, resume=False):
+    argv = ["--cache", str(cache), "--corpus", str(corpus), "--out", str(out), "--validation", "Soundtrack 2",
+            "--max-steps", str(steps), "--eval-minutes", "0", "--soundtracks-per-batch", "2",
+            "--per-soundtrack", "2"]
+    train.main(argv + (["--resume"] if resume else []))
+
+
+def test_train_resume_export_load(corpus, cache, tmp_path):
+    run = tmp_path / "run"
+    _train(corpus, cache, run, 2)
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["step"] == 2 and state["examples"] == 8
+    _train(corpus, cache, run, 3, resume=True)
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["step"] == 3  # continued from step 2, not restarted
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [1, 2, 3]
+    assert all(np.isfinite(h["train_loss"]) and 0 <= h["soundtrack_map"] <= 1 for h in history)
+
+    preset = export.export(run, tmp_path / "preset")
+    model = sdk.load(preset)
+    assert model.tags[:3] == ["rock", "pop", "alternative"]
+    scores = dict(model.tag(np.zeros(prepare.SAMPLE_RATE * 5, np.float32), sr=prepare.SAMPLE_RATE, top_k=None))
+    assert len(scores) == 50
+    assert model.embed(np.ones(prepare.SAMPLE_RATE * 5, np.float32) * 0.1, sr=prepare.SAMPLE_RATE).shape == (256,)
+    summary = model.metadata["training"]
+    assert summary["steps"] == 3 and summary["validation_soundtracks"] == ["Soundtrack 2"]
+    assert summary["train_soundtracks"] == ["Soundtrack 0", "Soundtrack 1"]

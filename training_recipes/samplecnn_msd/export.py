@@ -1,0 +1,103 @@
+"""Stage 3 of the samplecnn-msd recipe: write the trained student as an SDK preset.
+
+    python -m training_recipes.samplecnn_msd.export --run runs/samplecnn-msd \
+        --out sdk/bundled/samplecnn-msd [--weights best|latest] [--card hub_cards/samplecnn-msd.md]
+
+The preset is the inference model (waveform -> 50 tag scores, with the 256-d
+embedding as the backbone's output), no optimizer state. Its metadata records how
+the weights were made: teachers, corpus soundtracks and hours, steps, examples and
+CPU time, read from the run's own files rather than typed in.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from sdk.preset import save_preset
+from training_recipes.samplecnn_msd.prepare import SAMPLE_RATE, STUDENT_SAMPLES
+from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, load_cache
+from zoo.musicnn import MSD_TAGS
+
+PRESET_ID = "samplecnn-msd"
+
+
+def training_summary(run):
+    """What the run did, from its config, checkpoint state, history and cache."""
+    run = Path(run)
+    config = json.loads((run / "config.json").read_text())
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    cache = load_cache(config["cache"])
+    validation = sorted(s for s in config["validation"].split(",") if s)
+    used = set(config["train_tracks"])
+    train_tracks = [t for t in cache["tracks"] if t["path"] in used]
+    hours = sum(t["length"] for t in train_tracks) / SAMPLE_RATE / 3600
+    best = json.loads((run / "best.json").read_text()) if (run / "best.json").is_file() else None
+    return {
+        "train_soundtracks": sorted({t["soundtrack"] for t in train_tracks}),
+        "train_packages": sorted({t["package"] for t in train_tracks}),
+        "validation_soundtracks": validation,
+        "train_tracks": len(train_tracks),
+        "train_hours": round(hours, 2),
+        "steps": state["step"],
+        "examples": state["examples"],
+        "examples_seconds_of_audio": round(state["examples"] * STUDENT_SAMPLES / SAMPLE_RATE),
+        "train_step_hours_2cpu": round(state["seconds"] / 3600, 2),  # wall time in training steps
+        "best_validation": best,
+        "hyperparameters": {k: config[k] for k in ("lr", "tag_weight", "cos_weight", "metric_weight",
+                                                    "margin", "soundtracks_per_batch", "per_soundtrack")},
+    }
+
+
+def export(run, out, weights="best", card=None):
+    run = Path(run)
+    model, _ = build_student()
+    path = run / ("best.weights.h5" if weights == "best" else "checkpoints/latest.weights.h5")
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such weights file (train first)")
+    model.load_weights(path)
+    summary = training_summary(run)
+    preprocessor = {
+        "sample_rate": SAMPLE_RATE,
+        "frontend": {},
+        "frontend_class": "zoo>RawWaveform",
+        "segment": {"length": STUDENT_SAMPLES, "hop": STUDENT_SAMPLES, "unit": "samples",
+                    "remainder": "drop", "pad": "zeros"},
+        "aggregation": "mean",
+    }
+    metadata = {
+        "preset": PRESET_ID,
+        "registry_name": "samplecnn",
+        "embedding_size": EMBEDDING_SIZE,
+        "subspaces": {"all": [0, EMBEDDING_SIZE]},
+        "tags": list(MSD_TAGS),
+        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE, "layer": "backbone"},
+                    {"name": "tags", "purpose": "tags", "size": len(MSD_TAGS), "layer": "tags"}],
+        "aggregation": "mean",
+        "license": "MIT",
+        "provenance": (
+            "Distilled on free game soundtracks from Debian packages, not trained on the Million Song "
+            "Dataset: the 50 tag scores imitate musicnn-msd (Pons & Serra's MSD_musicnn, ISC) on "
+            "windows of that audio, and the embedding is pulled towards artist-siamese-msd's song "
+            "embedding (Park, Lee et al. 2018, MIT) and trained to group tracks of the same soundtrack. "
+            f"Recipe: training_recipes/samplecnn_msd (weights: {weights})."),
+        "training": summary,
+        "citation": "J. Lee, Similarity-based Deep Learning for Music Retrieval, KAIST 2021, Table 3.1 "
+                    "(SampleCNN) and section 4.2 (album-level metric learning).",
+    }
+    return save_preset(model, out, name="samplecnn", arguments={"embedding_size": EMBEDDING_SIZE},
+                       preprocessor=preprocessor, metadata=metadata, card_path=card)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.export",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", default="runs/samplecnn-msd")
+    parser.add_argument("--out", default=f"sdk/bundled/{PRESET_ID}")
+    parser.add_argument("--weights", choices=("best", "latest"), default="best")
+    parser.add_argument("--card", default=None)
+    args = parser.parse_args(argv)
+    print(export(args.run, args.out, args.weights, args.card))
+
+
+if __name__ == "__main__":
+    main()

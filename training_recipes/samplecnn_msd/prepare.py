@@ -1,0 +1,159 @@
+"""Stage 1 of the samplecnn-msd recipe: decode the corpus once and record the teachers.
+
+    python -m training_recipes.samplecnn_msd.prepare --corpus data/corpus \
+        --out runs/samplecnn-msd/cache [--limit N]
+
+Writes into --out:
+  audio.f16.npy    every track at 22,050 Hz mono, float16, end to end (a memmap)
+  tracks.json      per track: manifest row, offset/length in audio.f16.npy, window count
+  teacher_tags.npy (windows, 50) musicnn-msd scores, float32
+  teacher_song.npy (tracks, 256) artist-siamese-msd song embeddings (mean of segments)
+
+Teacher windows: window k of a track is musicnn's input patch (47,616 samples at
+16 kHz = 2.976 s) starting at k * 3 s. The student (59,049 samples at 22,050 Hz
+= 2.678 s) is later cropped anywhere inside that span, so its soft labels describe
+audio it actually hears. Stage 2 is `train.py`.
+
+Only the training corpus is read: rows of reserved evaluation packages are refused.
+See `decode` for the resampling.
+"""
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import resample_poly
+from tqdm import tqdm
+
+from sdk.audio import AudioError, load_audio
+from training_recipes.corpus_manifest import CorpusError, read_training_manifest
+
+SAMPLE_RATE = 22050
+TEACHER_RATE = 16000
+TEACHER_WINDOW = 47616  # musicnn input, samples at 16 kHz
+WINDOW_HOP_SECONDS = 3.0
+STUDENT_SAMPLES = 59049
+MIN_SECONDS = 15.0
+
+log = logging.getLogger("samplecnn_msd.prepare")
+
+
+def window_count(num_samples_22k):
+    """Teacher windows that fit a track of this many 22,050 Hz samples."""
+    n16 = int(num_samples_22k * TEACHER_RATE / SAMPLE_RATE)
+    hop = int(WINDOW_HOP_SECONDS * TEACHER_RATE)
+    return 0 if n16 < TEACHER_WINDOW else (n16 - TEACHER_WINDOW) // hop + 1
+
+
+def window_span_22k(k):
+    """(start, length) in 22,050 Hz samples of teacher window k."""
+    start = int(round(k * WINDOW_HOP_SECONDS * SAMPLE_RATE))
+    return start, int(math.floor(TEACHER_WINDOW * SAMPLE_RATE / TEACHER_RATE))
+
+
+def training_rows(corpus):
+    """Manifest rows of the training corpus; reserved or evaluation-only rows are an error."""
+    try:
+        return read_training_manifest(corpus)
+    except (CorpusError, FileNotFoundError) as error:
+        raise SystemExit(f"{corpus}: {error}") from None
+
+
+def decode(path):
+    """Mono float32 at 22,050 Hz. Polyphase resampling from the usual game-audio rates
+    (44.1 / 48 / 22.05 kHz) is ~10x faster than the SDK's kaiser_best and ample for
+    soft-label targets; other rates and formats (MP3) go through sdk.audio."""
+    from fractions import Fraction
+
+    import soundfile
+
+    if Path(path).suffix.lower() in (".ogg", ".oga", ".flac", ".wav"):
+        try:
+            wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        except Exception as error:  # libsndfile reports through several exception types
+            raise AudioError(f"{path}: cannot decode ({error})") from None
+        wave = wave.mean(axis=1)
+        ratio = Fraction(SAMPLE_RATE, rate)
+        if ratio == 1:
+            return wave
+        if ratio.denominator <= 1000:
+            return resample_poly(wave, ratio.numerator, ratio.denominator).astype(np.float32)
+    return load_audio(path, SAMPLE_RATE, resample_filter="kaiser_fast")
+
+
+def _teacher_windows(audio16, count):
+    hop = int(WINDOW_HOP_SECONDS * TEACHER_RATE)
+    return np.stack([audio16[k * hop : k * hop + TEACHER_WINDOW] for k in range(count)])
+
+
+def prepare(corpus, out, limit=None, batch_size=32):
+    import sdk
+
+    corpus, out = Path(corpus), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = training_rows(corpus)[:limit]
+    tag_teacher = sdk.load("musicnn-msd")
+    song_teacher = sdk.load("artist-siamese-msd")
+    tag_model = tag_teacher.keras_model
+    if tuple(tag_model.output.shape[1:]) != (50,):
+        raise SystemExit(f"musicnn-msd output is {tag_model.output.shape}, expected 50 tag scores")
+
+    total = int(sum(r["duration"] for r in rows) * SAMPLE_RATE * 1.01) + SAMPLE_RATE
+    audio = np.lib.format.open_memmap(out / "audio.f16.npy", mode="w+", dtype=np.float16, shape=(total,))
+    tracks, tags, songs, offset = [], [], [], 0
+    for row in tqdm(rows, desc="tracks", unit="track", file=sys.stdout):
+        path = corpus / row["path"]
+        try:
+            wave = decode(path)
+        except AudioError as error:
+            log.warning("skipped %s", error)
+            continue
+        count = window_count(len(wave))
+        if len(wave) < MIN_SECONDS * SAMPLE_RATE or count == 0:
+            log.info("skipped %s: shorter than %.0f s", path, MIN_SECONDS)
+            continue
+        if offset + len(wave) > total:
+            raise SystemExit(f"{path}: longer than its manifest duration says; rebuild the corpus")
+        audio[offset : offset + len(wave)] = wave
+        audio16 = resample_poly(wave, 320, 441).astype(np.float32)  # 22,050 -> 16,000
+        tags.append(np.asarray(tag_model.predict(_teacher_windows(audio16, count),
+                                                 batch_size=batch_size, verbose=0), np.float32))
+        songs.append(song_teacher.embed(wave, sr=SAMPLE_RATE).astype(np.float32))
+        tracks.append({**row, "offset": offset, "length": len(wave), "windows": count,
+                       "window_offset": int(sum(t["windows"] for t in tracks))})
+        offset += len(wave)
+        log.info("%s: %.1f s, %d windows", row["path"], len(wave) / SAMPLE_RATE, count)
+    audio.flush()
+    np.save(out / "teacher_tags.npy", np.concatenate(tags))
+    np.save(out / "teacher_song.npy", np.stack(songs))
+    summary = {"tracks": tracks, "samples": offset, "sample_rate": SAMPLE_RATE,
+               "window_hop_seconds": WINDOW_HOP_SECONDS, "teacher_window": TEACHER_WINDOW,
+               "tag_teacher": "musicnn-msd", "song_teacher": "artist-siamese-msd",
+               "tag_names": list(tag_teacher.tags), "corpus": str(corpus)}
+    (out / "tracks.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.prepare",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", default="data/corpus")
+    parser.add_argument("--out", default="runs/samplecnn-msd/cache")
+    parser.add_argument("--limit", type=int, default=None, help="first N tracks only (smoke tests)")
+    args = parser.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=Path(args.out) / "prepare.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    start = time.time()
+    summary = prepare(args.corpus, args.out, args.limit)
+    hours = summary["samples"] / SAMPLE_RATE / 3600
+    print(f"{len(summary['tracks'])} tracks, {hours:.2f} h of audio, {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

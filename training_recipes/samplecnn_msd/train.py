@@ -1,0 +1,296 @@
+"""Stage 2 of the samplecnn-msd recipe: distil the teachers into a 3^9-SampleCNN.
+
+    python -m training_recipes.samplecnn_msd.train --cache runs/samplecnn-msd/cache \
+        --out runs/samplecnn-msd --validation "Soundtrack A,Soundtrack B" --hours 2 [--resume]
+
+Student: SampleCNN of Table 3.1 (59,049 samples at 22,050 Hz) with a linear 256-d
+embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
+(P soundtracks x K segments, each from a different random track and window):
+  tags       BCE to musicnn-msd's scores on the window the segment was cut from
+             (soft labels: knowledge distillation);
+  embedding  cos_weight * (1 - cos(student, artist-siamese-msd song embedding))
+             + metric_weight * in-batch hinge over (anchor, same-soundtrack positive,
+             other-soundtrack negative) triples, margin 0.4: the album concept of
+             thesis section 4.2 with the soundtrack as album.
+Whole soundtracks named by --validation are never trained on; every --eval-minutes
+the run scores them (tag agreement ROC-AUC with the teacher, soundtrack MAP) and
+keeps the best weights. Checkpoints (weights, optimizer state, sampler state) are
+written every --checkpoint-minutes and at the end; --resume continues from them.
+Logs: <out>/train.log, <out>/history.jsonl. Stage 3 is `export.py`.
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+from tqdm import tqdm
+
+import zoo
+from training_recipes.common.metrics import mean_average_precision, roc_auc_macro
+from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES, window_span_22k
+
+EMBEDDING_SIZE = 256
+log = logging.getLogger("samplecnn_msd.train")
+
+
+def build_student(embedding_size=EMBEDDING_SIZE):
+    """(inference model saved in the preset, training model with tags + embedding outputs)."""
+    model = zoo.build("samplecnn", embedding_size=embedding_size)
+    waveform = keras.Input((STUDENT_SAMPLES,), name="waveform")
+    embedding = model.get_layer("backbone")(model.get_layer("frontend")(waveform))
+    tags = model.get_layer("tags")(model.get_layer("tags_dropout")(embedding))
+    return model, keras.Model(waveform, {"tags": tags, "embedding": embedding}, name="student_train")
+
+
+def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4):
+    """y_true = [teacher song embedding (256) | soundtrack id]; returns a per-example loss."""
+
+    def loss(y_true, y_pred):
+        teacher, soundtrack = y_true[:, :-1], y_true[:, -1]
+        e = y_pred / (ops.norm(y_pred, axis=-1, keepdims=True) + 1e-8)
+        t = teacher / (ops.norm(teacher, axis=-1, keepdims=True) + 1e-8)
+        cos_term = 1.0 - ops.sum(e * t, axis=-1)
+        sim = ops.matmul(e, ops.transpose(e))
+        same = ops.cast(ops.equal(soundtrack[:, None], soundtrack[None, :]), "float32")
+        positive = same * (1.0 - ops.eye(ops.shape(e)[0]))
+        negative = 1.0 - same
+        # [i, p, n]: margin - s(i, p) + s(i, n) over every valid (p, n) pair of anchor i
+        violation = ops.relu(margin - sim[:, :, None] + sim[:, None, :])
+        mask = positive[:, :, None] * negative[:, None, :]
+        count = ops.maximum(ops.sum(mask, axis=(1, 2)), 1.0)
+        metric_term = ops.sum(violation * mask, axis=(1, 2)) / count
+        return cos_weight * cos_term + metric_weight * metric_term
+
+    return loss
+
+
+class Sampler:
+    """Batches of P soundtracks x K segments; soft tag targets from the crop's window."""
+
+    def __init__(self, cache, track_ids, soundtracks_per_batch=6, per_soundtrack=4, seed=0):
+        self.cache = cache
+        self.tracks = [cache["tracks"][i] for i in track_ids]
+        self.track_ids = list(track_ids)
+        names = sorted({t["soundtrack"] for t in self.tracks})
+        self.soundtrack_index = {n: i for i, n in enumerate(names)}
+        self.by_soundtrack = {n: [j for j, t in enumerate(self.tracks) if t["soundtrack"] == n] for n in names}
+        self.p = min(soundtracks_per_batch, len(names))
+        self.k = per_soundtrack
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self):
+        names = self.rng.choice(sorted(self.by_soundtrack), size=self.p, replace=False)
+        waves, tags, targets = [], [], []
+        for name in names:
+            members = self.by_soundtrack[name]
+            picks = self.rng.choice(members, size=self.k, replace=len(members) < self.k)
+            for j in picks:
+                track = self.tracks[j]
+                k = int(self.rng.integers(track["windows"]))
+                start, span = window_span_22k(k)
+                start += int(self.rng.integers(span - STUDENT_SAMPLES + 1))
+                begin = track["offset"] + start
+                waves.append(self.cache["audio"][begin : begin + STUDENT_SAMPLES])
+                tags.append(self.cache["tags"][track["window_offset"] + k])
+                targets.append(np.append(self.cache["song"][self.track_ids[j]], self.soundtrack_index[name]))
+        x = np.stack(waves).astype(np.float32)
+        return x, {"tags": np.stack(tags), "embedding": np.stack(targets).astype(np.float32)}
+
+
+def load_cache(path):
+    path = Path(path)
+    meta = json.loads((path / "tracks.json").read_text())
+    return {"tracks": meta["tracks"], "meta": meta,
+            "audio": np.load(path / "audio.f16.npy", mmap_mode="r"),
+            "tags": np.load(path / "teacher_tags.npy"), "song": np.load(path / "teacher_song.npy")}
+
+
+def validation_windows(cache, track_ids, per_track=6):
+    """Fixed evaluation crops: up to `per_track` evenly spaced windows of each track, centred."""
+    items = []
+    for i in track_ids:
+        track = cache["tracks"][i]
+        for k in np.unique(np.linspace(0, track["windows"] - 1, per_track).round().astype(int)):
+            start, span = window_span_22k(int(k))
+            items.append((i, int(k), track["offset"] + start + (span - STUDENT_SAMPLES) // 2))
+    return items
+
+
+def evaluate(model, cache, items, batch_size=24):
+    """Tag agreement with the teacher (top-3 of each window as labels) and soundtrack MAP."""
+    waves = np.stack([cache["audio"][b : b + STUDENT_SAMPLES] for _, _, b in items]).astype(np.float32)
+    out = model.predict(waves, batch_size=batch_size, verbose=0)
+    teacher = np.stack([cache["tags"][cache["tracks"][i]["window_offset"] + k] for i, k, _ in items])
+    labels = np.zeros_like(teacher)
+    np.put_along_axis(labels, np.argsort(-teacher, axis=1)[:, :3], 1.0, axis=1)
+    track_ids = np.array([i for i, _, _ in items])
+    tracks = np.unique(track_ids)
+    songs = np.stack([out["embedding"][track_ids == t].mean(0) for t in tracks])
+    soundtracks = [cache["tracks"][t]["soundtrack"] for t in tracks]
+    teacher_songs = cache["song"][tracks]
+    try:
+        agreement = float(roc_auc_macro(labels, out["tags"]))
+    except ValueError:  # every window has the same top tags: agreement is undefined
+        agreement = float("nan")
+    return {"tag_roc_auc_vs_teacher": agreement,
+            "soundtrack_map": float(mean_average_precision(songs, soundtracks)),
+            "teacher_song_map": float(mean_average_precision(teacher_songs, soundtracks))}
+
+
+def _atomic_save_weights(model, path):
+    tmp = path.with_name(path.stem + ".tmp.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out, model, optimizer, state, sampler):
+    ckpt = out / "checkpoints"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    _atomic_save_weights(model, ckpt / "latest.weights.h5")
+    np.savez(ckpt / "optimizer.tmp.npz", *[ops.convert_to_numpy(v) for v in optimizer.variables])
+    os.replace(ckpt / "optimizer.tmp.npz", ckpt / "optimizer.npz")
+    state = {**state, "rng": sampler.rng.bit_generator.state}
+    (ckpt / "state.tmp.json").write_text(json.dumps(state, default=int))
+    os.replace(ckpt / "state.tmp.json", ckpt / "state.json")
+
+
+def restore_checkpoint(out, model, optimizer, train_model, sampler):
+    ckpt = out / "checkpoints"
+    model.load_weights(ckpt / "latest.weights.h5")
+    optimizer.build(train_model.trainable_variables)
+    saved = np.load(ckpt / "optimizer.npz")
+    values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if len(values) != len(optimizer.variables):
+        raise SystemExit(f"{ckpt}: optimizer state has {len(values)} arrays, expected {len(optimizer.variables)}")
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)
+    state = json.loads((ckpt / "state.json").read_text())
+    sampler.rng.bit_generator.state = state.pop("rng")
+    return state
+
+
+def split_tracks(cache, validation, corpus):
+    """(train, validation) track indices. Only tracks the corpus's training manifest still
+    lists are used (read through the corpus's own guard), so a track dropped from the corpus
+    after the cache was made, e.g. for an unclear licence, never reaches training."""
+    from training_recipes.corpus_manifest import read_training_manifest
+
+    allowed = {row["path"] for row in read_training_manifest(corpus)}
+    usable = [i for i, t in enumerate(cache["tracks"]) if t["path"] in allowed]
+    dropped = len(cache["tracks"]) - len(usable)
+    if dropped:
+        log.info("%d cached tracks are not in %s's training manifest; not used", dropped, corpus)
+    validation = set(validation)
+    known = {cache["tracks"][i]["soundtrack"] for i in usable}
+    if validation - known:
+        raise SystemExit(f"--validation names unknown soundtracks: {sorted(validation - known)}; "
+                         f"known: {sorted(known)}")
+    val = [i for i in usable if cache["tracks"][i]["soundtrack"] in validation]
+    train = [i for i in usable if cache["tracks"][i]["soundtrack"] not in validation]
+    return train, val
+
+
+def train(args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = load_cache(args.cache)
+    train_ids, val_ids = split_tracks(cache, [s for s in args.validation.split(",") if s], args.corpus)
+    model, train_model = build_student()
+    optimizer = keras.optimizers.Adam(args.lr)
+    train_model.compile(optimizer=optimizer,
+                        loss={"tags": keras.losses.BinaryCrossentropy(),
+                              "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin)},
+                        loss_weights={"tags": args.tag_weight, "embedding": 1.0})
+    sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed)
+    state = {"step": 0, "seconds": 0.0, "best": -1.0, "examples": 0}
+    if args.resume and (out / "checkpoints" / "state.json").is_file():
+        state = restore_checkpoint(out, model, optimizer, train_model, sampler)
+        log.info("resumed at step %d", state["step"])
+    elif args.init_from:
+        # A committed preset (weights only, no optimizer state): continue training from it.
+        init = Path(args.init_from)
+        model.load_weights(init / "model.weights.h5" if init.is_dir() else init)
+        previous = json.loads((init / "metadata.json").read_text()).get("training", {}) if init.is_dir() else {}
+        state.update(step=previous.get("steps", 0), examples=previous.get("examples", 0),
+                     seconds=previous.get("train_step_hours_2cpu", 0.0) * 3600)
+        log.info("initialised from %s (step %d)", init, state["step"])
+    tracks = cache["tracks"]
+    (out / "config.json").write_text(json.dumps({**vars(args), "train_tracks": [tracks[i]["path"] for i in train_ids],
+                                                 "validation_tracks": [tracks[i]["path"] for i in val_ids]}, indent=1))
+    items = validation_windows(cache, val_ids)
+    deadline = time.time() + args.hours * 3600
+    last_ckpt = last_eval = time.time()
+    history = open(out / "history.jsonl", "a")
+    bar = tqdm(initial=state["step"], desc="steps", unit="step", file=sys.stdout, mininterval=30)
+    running = None
+    while time.time() < deadline and state["step"] < args.max_steps:
+        began = time.time()
+        x, y = sampler.batch()
+        logs = train_model.train_on_batch(x, y, return_dict=True)
+        state["step"] += 1
+        state["examples"] += len(x)
+        state["seconds"] += time.time() - began
+        running = logs if running is None else {k: 0.98 * running[k] + 0.02 * v for k, v in logs.items()}
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
+        if time.time() - last_eval > args.eval_minutes * 60 or time.time() >= deadline:
+            scores = evaluate(train_model, cache, items)
+            score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
+            record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
+                      **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
+            history.write(json.dumps(record) + "\n")
+            history.flush()
+            log.info("eval %s", record)
+            if score > state["best"]:
+                state["best"] = score
+                _atomic_save_weights(model, out / "best.weights.h5")
+                (out / "best.json").write_text(json.dumps(record, indent=1))
+            last_eval = time.time()
+        if time.time() - last_ckpt > args.checkpoint_minutes * 60:
+            save_checkpoint(out, model, optimizer, state, sampler)
+            last_ckpt = time.time()
+    save_checkpoint(out, model, optimizer, state, sampler)
+    bar.close()
+    return state
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.train",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", default="runs/samplecnn-msd/cache")
+    parser.add_argument("--out", default="runs/samplecnn-msd")
+    parser.add_argument("--corpus", default="data/corpus", help="only tracks its training manifest lists are used")
+    parser.add_argument("--validation", required=True, help="comma-separated held-out soundtracks")
+    parser.add_argument("--hours", type=float, default=2.0, help="wall-clock budget of this run")
+    parser.add_argument("--max-steps", type=int, default=10**9)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--tag-weight", type=float, default=1.0)
+    parser.add_argument("--cos-weight", type=float, default=1.0)
+    parser.add_argument("--metric-weight", type=float, default=1.0)
+    parser.add_argument("--margin", type=float, default=0.4)
+    parser.add_argument("--soundtracks-per-batch", type=int, default=6)
+    parser.add_argument("--per-soundtrack", type=int, default=4)
+    parser.add_argument("--eval-minutes", type=float, default=15.0)
+    parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints")
+    parser.add_argument("--init-from", default=None,
+                        help="start from a preset dir or weights file (fresh optimizer state)")
+    args = parser.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=Path(args.out) / "train.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    log.info("backend %s, args %s", keras.backend.backend(), vars(args))
+    state = train(args)
+    print(f"stopped at step {state['step']}, {state['examples']} examples, {state['seconds'] / 3600:.2f} h")
+
+
+if __name__ == "__main__":
+    main()
