@@ -61,9 +61,9 @@ import numpy as np
 
 from training_recipes import datasets
 from training_recipes.common import metrics
-from training_recipes.common.training import (AudioReader, PlateauSchedule, Prefetcher, RecipeError, Run,
-                                              check_audio, cli_main, epoch_rng, fit, predict_padded,
-                                              predict_segments, write_json)
+from training_recipes.common.audio_batches import (AudioReader, Prefetcher, check_audio, predict_padded,
+                                                    predict_segments)
+from training_recipes.common.training import PlateauSchedule, RecipeError, Run, cli_main, epoch_rng, fit, write_json
 
 MODELS = {"basic": "artist-basic", "siamese": "artist-siamese"}
 SPLIT_FILE = "artist_split.csv"

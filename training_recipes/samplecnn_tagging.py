@@ -47,9 +47,8 @@ import numpy as np
 
 from training_recipes import datasets
 from training_recipes.common import metrics
-from training_recipes.common.training import (AudioReader, PlateauSchedule, Prefetcher, RecipeError, Run,
-                                              check_audio, cli_main, epoch_rng, fit, predict_segments,
-                                              write_json)
+from training_recipes.common.audio_batches import AudioReader, Prefetcher, check_audio, predict_segments
+from training_recipes.common.training import PlateauSchedule, RecipeError, Run, cli_main, epoch_rng, fit, write_json
 
 LOADERS = {"mtat": datasets.load_mtat, "msd": datasets.load_msd}
 DATASET_NAMES = {"mtat": "MagnaTagATune", "msd": "Million Song Dataset (Last.fm tags)"}

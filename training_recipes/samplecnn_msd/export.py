@@ -6,7 +6,8 @@
 The preset is the inference model (waveform -> 50 tag scores, with the 256-d
 embedding as the backbone's output), no optimizer state. Its metadata records how
 the weights were made: teachers, corpus soundtracks and hours, steps, examples and
-CPU time, read from the run's own files rather than typed in.
+CPU time, read from the run's own files rather than typed in. Weights are stored as
+float16 by default (half the size; loaded back into float32 variables).
 """
 
 import argparse
@@ -48,7 +49,7 @@ def training_summary(run):
     }
 
 
-def export(run, out, weights="best", card=None):
+def export(run, out, weights="best", card=None, weights_dtype="float16"):
     run = Path(run)
     model, _ = build_student()
     path = run / ("best.weights.h5" if weights == "best" else "checkpoints/latest.weights.h5")
@@ -85,7 +86,8 @@ def export(run, out, weights="best", card=None):
                     "(SampleCNN) and section 4.2 (album-level metric learning).",
     }
     return save_preset(model, out, name="samplecnn", arguments={"embedding_size": EMBEDDING_SIZE},
-                       preprocessor=preprocessor, metadata=metadata, card_path=card)
+                       preprocessor=preprocessor, metadata=metadata, card_path=card,
+                       weights_dtype=weights_dtype)
 
 
 def main(argv=None):
@@ -95,8 +97,10 @@ def main(argv=None):
     parser.add_argument("--out", default=f"sdk/bundled/{PRESET_ID}")
     parser.add_argument("--weights", choices=("best", "latest"), default="best")
     parser.add_argument("--card", default=None)
+    parser.add_argument("--weights-dtype", choices=("float16", "float32"), default="float16",
+                        help="float16 halves the file (a few MB); the SDK computes in float32 either way")
     args = parser.parse_args(argv)
-    print(export(args.run, args.out, args.weights, args.card))
+    print(export(args.run, args.out, args.weights, args.card, args.weights_dtype))
 
 
 if __name__ == "__main__":
