@@ -16,6 +16,17 @@ def sha256_file(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
+def check_sha256(path, expected, error=ValueError, whose="", consequence=""):
+    """Raise `error` naming `path` unless its sha256 is `expected`. `whose` says where the
+    expected value comes from ("recorded in metadata.json"), `consequence` what follows."""
+    actual = sha256_file(path)
+    if actual != expected:
+        message = f"{path}: sha256 {actual} does not match {expected}"
+        message += f" {whose}" if whose else ""
+        message += f"; {consequence}" if consequence else ""
+        raise error(message)
+
+
 def fsync_directory(path):
     fd = os.open(path, os.O_RDONLY)
     try:

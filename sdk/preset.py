@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sdk.files import sha256_file, swap_directory  # noqa: F401  (sha256_file is public here too)
+from sdk.files import check_sha256, sha256_file, swap_directory  # noqa: F401  (sha256_file is public here too)
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -236,12 +236,8 @@ def verify_preset(directory):
         path = files.directory / filename
         if not path.is_file():
             raise PresetError(f"{files.directory}: not a complete preset, {filename} is missing")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise PresetError(
-                f"{path}: sha256 {actual} does not match {expected} recorded in {METADATA_FILE}; "
-                f"the file is corrupted or was modified"
-            )
+        check_sha256(path, expected, PresetError, f"recorded in {METADATA_FILE}",
+                     "the file is corrupted or was modified")
     return files
 
 

@@ -9,7 +9,7 @@ that says what was tried and how to get the files.
 
 from pathlib import Path
 
-from sdk.files import sha256_file
+from sdk.files import check_sha256
 
 from sdk.presets import PRESETS, list_presets
 
@@ -59,10 +59,8 @@ def verify_checksums(directory, expected):
         path = Path(directory) / name
         if not path.is_file():
             raise PresetNotFoundError(f"{path}: missing from the preset")
-        actual = sha256_file(path)
-        if actual != digest:
-            raise ValueError(f"{path}: sha256 {actual} does not match the registered {digest}; "
-                             f"refusing to load a modified or corrupted preset")
+        check_sha256(path, digest, ValueError, "registered in sdk/presets.py",
+                     "refusing to load a modified or corrupted preset")
 
 
 def resolve(name_or_path, revision=None, cache_dir=None):

@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from sdk.files import sha256_file
+from sdk.files import check_sha256
 
 PRESET_ID = "artist-siamese-msd"
 REGISTRY_NAME = "artist-siamese"
@@ -67,12 +67,8 @@ def check_checkpoint(h5_path):
     h5_path = Path(h5_path)
     if not h5_path.is_file():
         raise ConversionError(f"{h5_path}: no such file; pass --h5 with the path of model_siamese_10000.h5")
-    actual = sha256_file(h5_path)
-    if actual != H5_SHA256:
-        raise ConversionError(
-            f"{h5_path}: sha256 {actual} is not the published checkpoint's {H5_SHA256}; "
-            f"refusing to convert a different or damaged file"
-        )
+    check_sha256(h5_path, H5_SHA256, ConversionError, "(the published checkpoint's)",
+                 "refusing to convert a different or damaged file")
 
 
 def read_checkpoint(h5_path):

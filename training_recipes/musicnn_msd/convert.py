@@ -45,11 +45,12 @@ kernel are reindexed with `POOL_PERMUTATION` so the two are the same function.
 """
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from sdk.files import check_sha256
 
 REGISTRY_NAME = "musicnn"
 WHEEL = "musicnn-0.1.0-py3-none-any.whl"
@@ -200,9 +201,8 @@ def checkpoint_prefix(path):
         raise ConversionError(f"{path}: no '{INDEX_FILE}' file; pass the MSD_musicnn or MTT_musicnn "
                               f"directory of the unpacked wheel (make musicnn-wheel)")
     for name, want in CHECKPOINTS[checkpoint_kind(path)]["files"].items():
-        got = hashlib.sha256((path / name).read_bytes()).hexdigest()
-        if got != want:
-            raise ConversionError(f"{path / name}: sha256 {got} is not the musicnn 0.1.0 file's {want}")
+        check_sha256(path / name, want, ConversionError, "(the musicnn 0.1.0 file's)",
+                     "refusing to convert a different or damaged file")
     return str(path) + "/"
 
 
