@@ -78,11 +78,19 @@ def test_embedding_loss_prefers_grouped_soundtracks():
     assert np.asarray(loss(y_true, mixed)).mean() > 0.5
 
 
-def _train(corpus, cache, out, steps, resume=False):
+def test_logit_mse_ranks_small_scores():
+    teacher = np.array([[0.01, 0.05, 0.2]], np.float32)
+    assert float(np.asarray(train.logit_mse(teacher, teacher))[0]) == pytest.approx(0.0, abs=1e-6)
+    swapped = teacher[:, [1, 0, 2]]  # two small scores swapped: BCE barely notices, log-odds do
+    expected = 2 * (np.log(0.05 / 0.95) - np.log(0.01 / 0.99)) ** 2 / 3
+    assert float(np.asarray(train.logit_mse(teacher, swapped))[0]) == pytest.approx(expected, rel=1e-4)
+
+
+def _train(corpus, cache, out, steps, resume=False, extra=()):
     argv = ["--cache", str(cache), "--corpus", str(corpus), "--out", str(out), "--validation", "Soundtrack 2",
             "--max-steps", str(steps), "--eval-minutes", "0", "--soundtracks-per-batch", "2",
             "--per-soundtrack", "2"]
-    train.main(argv + (["--resume"] if resume else []))
+    train.main(argv + (["--resume"] if resume else []) + list(extra))
 
 
 def test_train_resume_export_load(corpus, cache, tmp_path):
@@ -90,9 +98,11 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     _train(corpus, cache, run, 2)
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["step"] == 2 and state["examples"] == 8
-    _train(corpus, cache, run, 3, resume=True)
+    _train(corpus, cache, run, 3, resume=True, extra=["--tag-loss", "logit-mse"])
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["step"] == 3  # continued from step 2, not restarted
+    phases = json.loads((run / "config.json").read_text())["phases"]
+    assert [(p["from_step"], p["tag_loss"]) for p in phases] == [(0, "bce"), (2, "logit-mse")]
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [1, 2, 3]
     assert all(np.isfinite(h["train_loss"]) and 0 <= h["soundtrack_map"] <= 1 for h in history)
@@ -105,4 +115,6 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     assert model.embed(np.ones(prepare.SAMPLE_RATE * 5, np.float32) * 0.1, sr=prepare.SAMPLE_RATE).shape == (256,)
     summary = model.metadata["training"]
     assert summary["steps"] == 3 and summary["validation_soundtracks"] == ["Soundtrack 2"]
+    assert [(p["from_step"], p["tag_loss"]) for p in summary["phases"]] == [(0, "bce"), (2, "logit-mse")]
+    assert model.metadata["weights_dtype"] == "float16"
     assert summary["train_soundtracks"] == ["Soundtrack 0", "Soundtrack 1"]

@@ -20,6 +20,8 @@ from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, 
 from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
+HYPERPARAMETERS = ("lr", "tag_loss", "tag_weight", "cos_weight", "metric_weight", "margin",
+                   "soundtracks_per_batch", "per_soundtrack")
 
 
 def training_summary(run):
@@ -44,8 +46,11 @@ def training_summary(run):
         "examples_seconds_of_audio": round(state["examples"] * STUDENT_SAMPLES / SAMPLE_RATE),
         "train_step_hours_2cpu": round(state["seconds"] / 3600, 2),  # wall time in training steps
         "best_validation": best,
-        "hyperparameters": {k: config[k] for k in ("lr", "tag_weight", "cos_weight", "metric_weight",
-                                                    "margin", "soundtracks_per_batch", "per_soundtrack")},
+        "hyperparameters": {k: config.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS},
+        # Each invocation of train (a resume may change the losses), from the step it began at.
+        "phases": [{"from_step": p["from_step"], "hours": p["hours"],
+                    **{k: p.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS}}
+                   for p in config.get("phases", [])],
     }
 
 

@@ -7,7 +7,8 @@ Student: SampleCNN of Table 3.1 (59,049 samples at 22,050 Hz) with a linear 256-
 embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
 (P soundtracks x K segments, each from a different random track and window):
   tags       BCE to musicnn-msd's scores on the window the segment was cut from
-             (soft labels: knowledge distillation);
+             (soft labels: knowledge distillation), or with --tag-loss logit-mse the
+             squared difference of their log-odds;
   embedding  cos_weight * (1 - cos(student, artist-siamese-msd song embedding))
              + metric_weight * in-batch hinge over (anchor, same-soundtrack positive,
              other-soundtrack negative) triples, margin 0.4: the album concept of
@@ -47,6 +48,20 @@ def build_student(embedding_size=EMBEDDING_SIZE):
     embedding = model.get_layer("backbone")(model.get_layer("frontend")(waveform))
     tags = model.get_layer("tags")(model.get_layer("tags_dropout")(embedding))
     return model, keras.Model(waveform, {"tags": tags, "embedding": embedding}, name="student_train")
+
+
+def logit_mse(y_true, y_pred, eps=1e-4):
+    """Squared difference of log-odds (logit matching, Ba & Caruana 2014): unlike BCE on soft
+    targets, whose gradient is tiny when every score is small (musicnn's mean score here is
+    0.03), it weights how tags rank against each other. Scores are clipped to [eps, 1 - eps]."""
+    def logit(p):
+        p = ops.clip(p, eps, 1.0 - eps)
+        return ops.log(p) - ops.log(1.0 - p)
+
+    return ops.mean(ops.square(logit(y_pred) - logit(y_true)), axis=-1)
+
+
+TAG_LOSSES = {"bce": keras.losses.BinaryCrossentropy, "logit-mse": lambda: logit_mse}
 
 
 def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4):
@@ -205,7 +220,7 @@ def train(args):
     model, train_model = build_student()
     optimizer = keras.optimizers.Adam(args.lr)
     train_model.compile(optimizer=optimizer,
-                        loss={"tags": keras.losses.BinaryCrossentropy(),
+                        loss={"tags": TAG_LOSSES[args.tag_loss](),
                               "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin)},
                         loss_weights={"tags": args.tag_weight, "embedding": 1.0})
     sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed)
@@ -222,7 +237,15 @@ def train(args):
                      seconds=previous.get("train_step_hours_2cpu", 0.0) * 3600)
         log.info("initialised from %s (step %d)", init, state["step"])
     tracks = cache["tracks"]
-    (out / "config.json").write_text(json.dumps({**vars(args), "train_tracks": [tracks[i]["path"] for i in train_ids],
+    # A resumed run may change the losses: every invocation is kept as a phase with its first step.
+    phases = []
+    if args.resume and (out / "config.json").is_file():
+        previous = json.loads((out / "config.json").read_text())
+        phases = previous.get("phases") or [{"from_step": 0, **{k: v for k, v in previous.items()
+                                                                 if not k.endswith("_tracks")}}]
+    phases.append({"from_step": state["step"], **vars(args)})
+    (out / "config.json").write_text(json.dumps({**vars(args), "phases": phases,
+                                                 "train_tracks": [tracks[i]["path"] for i in train_ids],
                                                  "validation_tracks": [tracks[i]["path"] for i in val_ids]}, indent=1))
     items = validation_windows(cache, val_ids)
     deadline = time.time() + args.hours * 3600
@@ -271,6 +294,8 @@ def main(argv=None):
     parser.add_argument("--hours", type=float, default=2.0, help="wall-clock budget of this run")
     parser.add_argument("--max-steps", type=int, default=10**9)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--tag-loss", choices=sorted(TAG_LOSSES), default="bce",
+                        help="bce on the teacher's scores, or logit-mse (log-odds regression)")
     parser.add_argument("--tag-weight", type=float, default=1.0)
     parser.add_argument("--cos-weight", type=float, default=1.0)
     parser.add_argument("--metric-weight", type=float, default=1.0)
