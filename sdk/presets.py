@@ -79,3 +79,17 @@ register_preset(
         bundled=True,
     )
 )
+
+register_preset(
+    PresetSpec(
+        preset_id="samplecnn-msd",
+        description="3^9-SampleCNN (thesis Table 3.1) on raw 22,050 Hz audio: 50 MSD tags + 256-d embedding, "
+                    "distilled from musicnn-msd and artist-siamese-msd on free game soundtracks (not trained "
+                    "on MSD audio).",
+        repo_id=f"{HUB_ORG}/samplecnn-msd",
+        revision=None,
+        # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights).
+        weights_sha256={"model.weights.h5": "fc208599cff2992b5ac2c124a78c82a59642175bc1d76c0262e008e7a437c2cc"},
+        bundled=True,
+    )
+)

@@ -1,35 +1,73 @@
 """The README quick start as a script: `python -m sdk.quickstart <folder of music>`.
 
-Loads the bundled `artist-siamese-msd` preset (offline), embeds one file, builds a
-catalog of the folder, and searches it with the first track as the query.
+Loads a bundled preset (offline; default the flagship `samplecnn-msd`), embeds and tags one
+file, builds a catalog of the folder whose items carry each track's top tags, then searches
+it by example (the first track) and by tag (the commonest tag not on every track).
 """
 
 import argparse
+import json
+import tempfile
 import time
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 import sdk
-from sdk.audio import list_audio_files
+from sdk.audio import AudioError, list_audio_files
+
+
+def tagged_manifest(model, files, root, top_k, path):
+    """A .jsonl manifest of `files` (ids relative to `root`) with each one's top-k tags; files
+    it cannot read are left for Catalog.build to report as skipped."""
+    with open(path, "w") as out:
+        for file in files:
+            file = Path(file).resolve()
+            row = {"id": str(file.relative_to(root)), "path": str(file)}
+            try:
+                row["tags"] = [name for name, _ in model.tag(file, top_k=top_k)]
+            except AudioError:
+                pass
+            out.write(json.dumps(row) + "\n")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sdk.quickstart", description=__doc__)
     parser.add_argument("music", help="a folder of audio files")
+    parser.add_argument("--preset", default="samplecnn-msd", help="preset id, hf:// handle or directory")
     parser.add_argument("--catalog", default="data/quickstart-catalog", help="where to save the catalog")
     parser.add_argument("--limit", type=int, default=24, help="index at most this many files")
+    parser.add_argument("--top-tags", type=int, default=3, help="tags stored with each catalog item")
     args = parser.parse_args(argv)
 
-    model = sdk.load("artist-siamese-msd")
+    model = sdk.load(args.preset)
     print(f"loaded {model} from {model.directory}")
-    files = list_audio_files(args.music)[: args.limit]
-    start = time.time()
-    vector = model.embed(files[0])
-    print(f"embedded {files[0].name}: {vector.shape[0]}-d, norm {np.linalg.norm(vector):.2f} "
+    root = Path(args.music).resolve()
+    files = list_audio_files(root)[: args.limit]
+    if not files:
+        raise SystemExit(f"{args.music}: no audio files")
+    first, vector, start = None, None, time.time()
+    for file in files:  # the first file that decodes
+        try:
+            first, vector = file, model.embed(file)
+            break
+        except AudioError as error:
+            print(f"skipping {error}")
+    if first is None:
+        raise SystemExit(f"{args.music}: none of the first {len(files)} audio files could be decoded")
+    print(f"embedded {first.name}: {vector.shape[0]}-d, norm {np.linalg.norm(vector):.2f} "
           f"({time.time() - start:.1f} s)")
+    if model.tags:
+        print(f"tags of {first.name}: " + ", ".join(f"{t} {s:.2f}" for t, s in model.tag(first, top_k=5)))
 
-    catalog = sdk.Catalog.build(files, model.embed, model="artist-siamese-msd",
-                                embedding_size=model.embedding_size, subspaces=model.subspace_layout)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = files
+        if model.tags:
+            source = Path(tmp) / "manifest.jsonl"
+            tagged_manifest(model, files, root, args.top_tags, source)
+        catalog = sdk.Catalog.build(source, model.embed, model=model.preset_id,
+                                    embedding_size=model.embedding_size, subspaces=model.subspace_layout)
     catalog.save(args.catalog)
     print(f"catalog of {len(catalog)} tracks saved to {args.catalog} ({len(catalog.skipped)} skipped)")
 
@@ -37,6 +75,14 @@ def main(argv=None):
     print(f"tracks most similar to {query}:")
     for hit in model.similar(query, catalog, k=5):
         print(f"  {hit['score']:.3f}  {hit['id']}")
+    tags = Counter(t for item in catalog.items for t in item.get("tags") or ())
+    if tags:
+        # The commonest tag that not every track has: a tag on every track would rank the
+        # catalog by its overall centroid.
+        tag, count = next(((t, n) for t, n in tags.most_common() if n < len(catalog)), tags.most_common(1)[0])
+        print(f"tracks closest to the tag '{tag}' (the prototype of its {count} tracks, thesis Eq. 2.9):")
+        for hit in model.similar(tag, catalog, k=5):
+            print(f"  {hit['score']:.3f}  {hit['id']}")
 
 
 if __name__ == "__main__":
