@@ -349,20 +349,26 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    command = list(sys.orig_argv) if argv is None else ["python", "-m", "training_recipes.evaluate", *argv]
-    args = parse_args(argv)
+def run_report_cli(module, compute, parse, render, argv=None):
+    """The shared CLI of evaluate and transfer: parse, compute the report, write it to --out
+    atomically as JSON, print `render(report)`; a bad input is one line on stderr and exit 2."""
+    command = list(sys.orig_argv) if argv is None else ["python", "-m", f"training_recipes.{module}", *argv]
+    args = parse(argv)
     from sdk.audio import AudioError
 
     try:
-        report = evaluate(args, command)
+        report = compute(args, command)
     except (EvaluationError, AudioError) as error:
-        print(f"evaluate: error: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"{module}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    atomic_write(args.out, lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
-    print(format_table(report))
+    atomic_write(args.out, lambda f: f.write((json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode()))
+    print(render(report))
     print(f"wrote {args.out} ({report['seconds']} s)")
     return 0
+
+
+def main(argv=None):
+    return run_report_cli("evaluate", evaluate, parse_args, format_table, argv)
 
 
 if __name__ == "__main__":

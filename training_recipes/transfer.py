@@ -27,7 +27,6 @@ Per row (one model):
 """
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -43,10 +42,10 @@ from training_recipes.evaluate import (
     clip_audio,
     load_preset,
     read_manifest,
+    run_report_cli,
     select_soundtracks,
     short_name,
 )
-from training_recipes.evaluate_cache import atomic_write
 from training_recipes.evaluate_metrics import unit_rows
 
 RANDOM_SUFFIX = " (random init)"
@@ -331,19 +330,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    command = list(sys.orig_argv) if argv is None else ["python", "-m", "training_recipes.transfer", *argv]
-    args = parse_args(argv)
-    from sdk.audio import AudioError
-
-    try:
-        report = transfer(args, command)
-    except (EvaluationError, AudioError) as error:
-        print(f"transfer: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    atomic_write(args.out, lambda f: f.write((json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode()))
-    print(format_markdown(report))
-    print(f"wrote {args.out} ({report['seconds']} s)")
-    return 0
+    return run_report_cli("transfer", transfer, parse_args, format_markdown, argv)
 
 
 if __name__ == "__main__":
