@@ -29,6 +29,15 @@ def _find_layer(model, name):
     return next((layer for layer in iter_layers(model) if layer.name == name), None)
 
 
+def stage_layer_names(network):
+    """Names of `network`'s stage outputs, bottom to top: each block's pool, or its ReLU when
+    the block is not pooled (the "-n layer" features of Table 3.6); [] if it has none."""
+    names = [layer.name for layer in network.layers]
+    stages = [n for n in names if n.endswith("_pool") and n != "features"]
+    stages += [n for n in names if n.endswith("_relu") and n[: -len("_relu")] + "_pool" not in names]
+    return sorted(stages, key=names.index)
+
+
 class MusicModel:
     """A loaded preset. Build it with `sdk.load(name_or_path)`."""
 
@@ -156,10 +165,7 @@ class MusicModel:
     def stage_layers(self):
         """Names of the backbone's stage outputs, bottom to top: each block's pool, or its
         ReLU when the block is not pooled (the "-n layer" features of Table 3.6)."""
-        names = [layer.name for layer in self.backbone.layers]
-        stages = [n for n in names if n.endswith("_pool") and n != "features"]
-        stages += [n for n in names if n.endswith("_relu") and n[: -len("_relu")] + "_pool" not in names]
-        return sorted(stages, key=names.index)
+        return stage_layer_names(self.backbone)
 
     def _feature_model(self, levels):
         """Model: segment -> concatenated max-over-time of the given hidden levels (-1 = top)."""

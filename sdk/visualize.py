@@ -66,14 +66,12 @@ def _source(model):
 def stage_names(model):
     """Stage outputs bottom to top: each block's pool, or its ReLU when it has no pool (as
     MusicModel.stage_layers); for other networks every ReLU, else every convolution."""
+    from sdk.model import stage_layer_names
+
     network = _source(model)[0]
-    names = [layer.name for layer in network.layers]
-    stages = [n for n in names if n.endswith("_pool") and n != "features"]
-    stages += [n for n in names if n.endswith("_relu") and n[: -len("_relu")] + "_pool" not in names]
-    if not stages:
-        stages = [layer.name for layer in network.layers if "relu" in type(layer).__name__.lower()] or [
-            layer.name for layer in network.layers if "conv" in type(layer).__name__.lower()]
-    return sorted(stages, key=names.index)
+    return stage_layer_names(network) or (
+        [layer.name for layer in network.layers if "relu" in type(layer).__name__.lower()]
+        or [layer.name for layer in network.layers if "conv" in type(layer).__name__.lower()])
 
 
 def _pick_layer(network, stages, layer, label):

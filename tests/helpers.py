@@ -74,3 +74,30 @@ def run_save_load_test(model, tmp_path, batch_size=2):
     for e, a in zip(keras.tree.flatten(expected), keras.tree.flatten(actual)):
         np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
     return restored
+
+
+def tiny_samplecnn_preset_args(name, sample_rate, tags=None):
+    """save_preset keyword arguments of a tiny raw-waveform SampleCNN preset (81-sample
+    segments: fast), optionally a tagger with the given tag names."""
+    import zoo
+
+    tiny = dict(zoo.get_model_info("samplecnn").tiny)
+    metadata = {"preset": name, "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
+                "license": "MIT", "outputs": [{"name": "embedding", "purpose": "embeddings",
+                                               "size": tiny["top_filters"], "layer": "backbone"}]}
+    if tags:
+        tiny["num_tags"] = len(tags)
+        metadata["tags"] = list(tags)
+    preprocessor = {"sample_rate": sample_rate, "frontend": {},
+                    "segment": {"length": 81, "hop": 81, "unit": "samples"}, "aggregation": "mean"}
+    return {"name": "samplecnn", "arguments": tiny, "preprocessor": preprocessor, "metadata": metadata}
+
+
+def tiny_samplecnn_preset(directory, sample_rate, tags=None, seed=0):
+    """Build, seed and save a tiny SampleCNN preset at `directory`; returns its Path."""
+    import zoo
+    from sdk.preset import save_preset
+
+    keras.utils.set_random_seed(seed)
+    save = tiny_samplecnn_preset_args(directory.name, sample_rate, tags)
+    return save_preset(zoo.build("samplecnn", **save["arguments"]), directory, **save)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from helpers import tiny_samplecnn_preset, tiny_samplecnn_preset_args
 from training_recipes import evaluate
 from training_recipes import evaluate_metrics as em
 from training_recipes.common import metrics
@@ -144,22 +145,10 @@ def tagger(directory, tags, seed, corpus=None, directions=None):
     embedding lies to the soundtrack's centroid (other tags: logit 0), so the preset
     separates those soundtracks by construction; untouched random heads rank the tags in
     the same order for every track."""
-    import keras
-
     import sdk
-    import zoo
     from sdk.preset import save_preset
 
-    keras.utils.set_random_seed(seed)
-    tiny = {**zoo.get_model_info("samplecnn").tiny, "num_tags": len(tags)}
-    preprocessor = {"sample_rate": 2000, "frontend": {}, "segment": {"length": 81, "hop": 81, "unit": "samples"},
-                    "aggregation": "mean"}
-    metadata = {"preset": directory.name, "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
-                "tags": tags, "license": "MIT",
-                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16, "layer": "backbone"}]}
-    model = zoo.build("samplecnn", **tiny)
-    save = {"name": "samplecnn", "arguments": tiny, "preprocessor": preprocessor, "metadata": metadata}
-    directory = save_preset(model, directory, **save)
+    directory = tiny_samplecnn_preset(directory, 2000, tags, seed)
     if directions:
         loaded = sdk.load(str(directory))
         rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
@@ -170,6 +159,7 @@ def tagger(directory, tags, seed, corpus=None, directions=None):
             direction = x[labels == soundtrack].mean(0) - x.mean(0)
             kernel[:, tags.index(tag)] = 4 * direction / (direction @ direction)
         evaluate.tag_layer(loaded).set_weights([kernel, -x.mean(0) @ kernel])
+        save = tiny_samplecnn_preset_args(directory.name, 2000, tags)
         directory = save_preset(loaded.keras_model, directory, **save)
     return directory
 

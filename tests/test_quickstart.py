@@ -1,26 +1,13 @@
 """`make demo`'s quick start on a tiny tagger preset: embed, tag, catalog with tags, search by tag."""
 
-
 import numpy as np
 import soundfile
 
-import zoo
+from helpers import tiny_samplecnn_preset
 from sdk.index import Catalog
-from sdk.preset import save_preset
 from sdk.quickstart import main
 
 TAGS = ["electronic", "ambient", "rock"]
-
-
-def tiny_tagger(directory):
-    tiny = {**zoo.get_model_info("samplecnn").tiny, "num_tags": len(TAGS)}
-    preprocessor = {"sample_rate": 2000, "frontend": {}, "segment": {"length": 81, "hop": 81, "unit": "samples"},
-                    "aggregation": "mean"}
-    metadata = {"preset": "test-quickstart", "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
-                "tags": TAGS, "license": "MIT",
-                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16, "layer": "backbone"}]}
-    return save_preset(zoo.build("samplecnn", **tiny), directory, name="samplecnn", arguments=tiny,
-                       preprocessor=preprocessor, metadata=metadata)
 
 
 def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys):
@@ -31,7 +18,7 @@ def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys):
         folder = music / "sub" if i == 3 else music
         soundfile.write(folder / f"track{i}.wav", (0.1 * rng.standard_normal(4000)).astype(np.float32), 2000)
     (music / "broken.ogg").write_bytes(b"not audio")
-    preset = tiny_tagger(tmp_path / "preset")
+    preset = tiny_samplecnn_preset(tmp_path / "test-quickstart", 2000, TAGS)
 
     main([str(music), "--preset", str(preset), "--catalog", str(tmp_path / "catalog"), "--top-tags", "2"])
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import zoo
-from sdk.preset import save_preset
+from helpers import tiny_samplecnn_preset
 from training_recipes import transfer
 
 SR = 8000
@@ -42,18 +41,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    tiny = zoo.get_model_info("samplecnn").tiny
-    model = zoo.build("samplecnn", **tiny)
-    preprocessor = {"sample_rate": SR, "frontend": {}, "segment": {"length": 81, "hop": 81, "unit": "samples"},
-                    "aggregation": "mean"}
-    metadata = {"preset": "test-transfer", "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
-                "license": "MIT",
-                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16, "layer": "backbone"}]}
-    return save_preset(model, tmp_path_factory.mktemp("presets") / "test-transfer", name="samplecnn",
-                       arguments=tiny, preprocessor=preprocessor, metadata=metadata)
+    return tiny_samplecnn_preset(tmp_path_factory.mktemp("presets") / "test-transfer", SR)
 
 
 SOUNDTRACKS = "Low,High,Noise"

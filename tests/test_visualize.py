@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import zoo
+from helpers import tiny_samplecnn_preset
 from sdk.cli import main as cli
 from sdk.index import Catalog
-from sdk.preset import save_preset
 from sdk.visualize import (draw_filters, embedding_map, filter_spectra, label_groups, labels_from_items,
                            sort_by_peak, stage_names)
 
@@ -55,16 +54,7 @@ def tone(freq, seconds=0.3, seed=0):
 @pytest.fixture(scope="module")
 def tiny_preset(tmp_path_factory):
     """A tiny raw-waveform SampleCNN preset (8 kHz, 81-sample segments)."""
-    keras.utils.set_random_seed(0)
-    tiny = zoo.get_model_info("samplecnn").tiny
-    model = zoo.build("samplecnn", **tiny)
-    preprocessor = {"sample_rate": RATE, "frontend": {}, "segment": {"length": 81, "hop": 81, "unit": "samples"},
-                    "aggregation": "mean"}
-    metadata = {"preset": "test-visualize", "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
-                "license": "MIT", "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16,
-                                               "layer": "backbone"}]}
-    return save_preset(model, tmp_path_factory.mktemp("presets") / "test-visualize", name="samplecnn",
-                       arguments=tiny, preprocessor=preprocessor, metadata=metadata)
+    return tiny_samplecnn_preset(tmp_path_factory.mktemp("presets") / "test-visualize", RATE)
 
 
 def test_gradient_ascent_finds_each_sinusoid_filter_frequency():
