@@ -223,20 +223,27 @@ class MusicModel:
 
     def tag(self, audio, sr=None, top_k=10):
         """[(tag, score)] sorted by score; top_k=None gives every tag."""
+        scores = self._tag_scores(self.segment_features(audio, sr))
+        order = np.argsort(-scores)[: None if top_k is None else top_k]
+        return [(self.tags[i], float(scores[i])) for i in order]
+
+    def embed_and_tag(self, audio, sr=None, batch_size=16):
+        """(song embedding, every tag's score in `tags` order; empty without tags) from one
+        pass over the audio: what a tagged catalog needs, at half the cost of embed + tag."""
+        features = self.segment_features(audio, sr, batch_size)
+        scores = self._tag_scores(features) if self.tags else np.zeros(0, np.float32)
+        return features.mean(0), scores
+
+    def _tag_scores(self, features):
+        """Song-level tag scores from the (segments, d) embeddings of one song."""
         if self._tag_layer is not None:
             import keras
 
-            features = self.segment_features(audio, sr)
-            scores = keras.ops.convert_to_numpy(self._tag_layer(features)).mean(0)
-            names = self.tags
-        elif self._prototypes is not None:
-            names, centroids = self._prototypes
-            scores = _cosine(self.embed(audio, sr)[None], centroids)[0]
-        else:
-            raise ValueError(f"{self.preset_id} has no tag head; call fit_prototypes(embeddings_or_audio, labels) "
-                             "to tag by class prototypes (thesis Eq. 2.9)")
-        order = np.argsort(-scores)[: None if top_k is None else top_k]
-        return [(names[i], float(scores[i])) for i in order]
+            return np.asarray(keras.ops.convert_to_numpy(self._tag_layer(features)), np.float32).mean(0)
+        if self._prototypes is not None:
+            return _cosine(features.mean(0)[None], self._prototypes[1])[0].astype(np.float32)
+        raise ValueError(f"{self.preset_id} has no tag head; call fit_prototypes(embeddings_or_audio, labels) "
+                         "to tag by class prototypes (thesis Eq. 2.9)")
 
     def fit_prototypes(self, audio_or_catalog, labels):
         """Tag by prototypes (Eq. 2.9): `labels` maps each item to one label or a list of labels.

@@ -7,29 +7,33 @@ it by example (the first track) and by tag (the commonest tag not on every track
 
 import argparse
 import json
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 import sdk
 from sdk.audio import AudioError, list_audio_files
 
 
-def tagged_manifest(model, files, root, top_k, path):
-    """A .jsonl manifest of `files` (ids relative to `root`) with each one's top-k tags; files
-    it cannot read are left for Catalog.build to report as skipped."""
-    with open(path, "w") as out:
-        for file in files:
-            file = Path(file).resolve()
-            row = {"id": str(file.relative_to(root)), "path": str(file)}
-            try:
-                row["tags"] = [name for name, _ in model.tag(file, top_k=top_k)]
-            except AudioError:
-                pass
-            out.write(json.dumps(row) + "\n")
+def tagged_catalog(model, files, root, top_k):
+    """A catalog of `files` (ids relative to `root`) whose items carry each one's top-k tags,
+    from one pass of the model over each file; unreadable files are listed in `skipped`."""
+    catalog = sdk.Catalog(model.embedding_size, model.subspace_layout, model=model.preset_id)
+    for file in tqdm(files, desc="embedding and tagging", unit="file"):
+        file = Path(file).resolve()
+        try:
+            vector, scores = model.embed_and_tag(file)
+        except AudioError as error:
+            catalog.skipped.append((str(file), str(error)))
+            continue
+        item = {"path": str(file)}
+        if len(scores):
+            item["tags"] = [model.tags[i] for i in np.argsort(-scores)[:top_k]]
+        catalog.add(str(file.relative_to(root)), vector, [item])
+    return catalog
 
 
 def main(argv=None):
@@ -61,13 +65,7 @@ def main(argv=None):
     if model.tags:
         print(f"tags of {first.name}: " + ", ".join(f"{t} {s:.2f}" for t, s in model.tag(first, top_k=5)))
 
-    with tempfile.TemporaryDirectory() as tmp:
-        source = files
-        if model.tags:
-            source = Path(tmp) / "manifest.jsonl"
-            tagged_manifest(model, files, root, args.top_tags, source)
-        catalog = sdk.Catalog.build(source, model.embed, model=model.preset_id,
-                                    embedding_size=model.embedding_size, subspaces=model.subspace_layout)
+    catalog = tagged_catalog(model, files, root, args.top_tags)
     catalog.save(args.catalog)
     print(f"catalog of {len(catalog)} tracks saved to {args.catalog} ({len(catalog.skipped)} skipped)")
 

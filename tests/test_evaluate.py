@@ -158,7 +158,7 @@ def tagger(directory, tags, seed, corpus=None, directions=None):
         for tag, soundtrack in directions.items():
             direction = x[labels == soundtrack].mean(0) - x.mean(0)
             kernel[:, tags.index(tag)] = 4 * direction / (direction @ direction)
-        evaluate.tag_layer(loaded).set_weights([kernel, -x.mean(0) @ kernel])
+        loaded.keras_model.get_layer("tags").set_weights([kernel, -x.mean(0) @ kernel])
         save = tiny_samplecnn_preset_args(directory.name, 2000, tags)
         directory = save_preset(loaded.keras_model, directory, **save)
     return directory
@@ -189,7 +189,7 @@ def test_one_pass_outputs_equal_embed_and_tag(presets, corpus):
 
     model = sdk.load(str(presets[0]))
     path = corpus / "audio" / "tones_0.wav"
-    vector, scores = evaluate.song_outputs(model, path, evaluate.tag_layer(model))
+    vector, scores = evaluate.song_outputs(model, path)
     np.testing.assert_allclose(vector, model.embed(path), rtol=1e-5, atol=1e-6)
     tags = dict(model.tag(path, top_k=None))
     np.testing.assert_allclose(scores, [tags[t] for t in model.tags], rtol=1e-5, atol=1e-6)

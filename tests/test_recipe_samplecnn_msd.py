@@ -98,9 +98,12 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     _train(corpus, cache, run, 2)
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["step"] == 2 and state["examples"] == 8
-    _train(corpus, cache, run, 3, resume=True, extra=["--tag-loss", "logit-mse"])
+    _train(corpus, cache, run, 3, resume=True, extra=["--tag-loss", "logit-mse", "--lr", "3e-4"])
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["step"] == 3  # continued from step 2, not restarted
+    saved = np.load(run / "checkpoints" / "optimizer.npz")
+    scalars = [float(saved[name]) for name in saved.files if saved[name].shape == ()]
+    assert np.isclose(scalars, 3e-4).any() and not np.isclose(scalars, 1e-3).any()  # --lr wins on resume
     phases = json.loads((run / "config.json").read_text())["phases"]
     assert [(p["from_step"], p["tag_loss"]) for p in phases] == [(0, "bce"), (2, "logit-mse")]
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
@@ -118,3 +121,12 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     assert [(p["from_step"], p["tag_loss"]) for p in summary["phases"]] == [(0, "bce"), (2, "logit-mse")]
     assert model.metadata["weights_dtype"] == "float16"
     assert summary["train_soundtracks"] == ["Soundtrack 0", "Soundtrack 1"]
+    kept = summary["weights_record"]["step"]
+    assert summary["weights"] == "best" and kept == json.loads((run / "best.json").read_text())["step"]
+
+    # A new run from the committed preset continues its step count and phase list.
+    again = tmp_path / "again"
+    _train(corpus, cache, again, kept + 1, extra=["--init-from", str(preset)])
+    assert json.loads((again / "checkpoints" / "state.json").read_text())["step"] == kept + 1
+    phases = json.loads((again / "config.json").read_text())["phases"]
+    assert [p["from_step"] for p in phases] == [0, 2, kept] and phases[-1]["init_from"] == str(preset)

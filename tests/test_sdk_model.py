@@ -113,6 +113,10 @@ def test_prototype_tagging_for_models_without_a_tag_head(songs):
     model.fit_prototypes(files, ["low"] * 3 + ["high"] * 3)
     assert model.tag(songs / "song1.wav", top_k=1)[0][0] == "low"
     assert model.tag(songs / "song5.wav", top_k=1)[0][0] == "high"
+    vector, scores = model.embed_and_tag(songs / "song5.wav")  # one pass gives both, same numbers
+    np.testing.assert_allclose(vector, model.embed(songs / "song5.wav"), rtol=1e-5, atol=1e-6)
+    tags = dict(model.tag(songs / "song5.wav", top_k=None))
+    np.testing.assert_allclose(scores, [tags[t] for t in model.tags], rtol=1e-5, atol=1e-6)
 
 
 def test_bundled_preset_embeds_real_music():

@@ -126,13 +126,6 @@ def load_preset(name):
         raise EvaluationError(f"preset {name!r}: {error}") from None
 
 
-def tag_layer(model):
-    """The layer `MusicModel.tag` applies to segment features: the shallowest one named "tags"."""
-    from sdk.model import iter_layers
-
-    return next((layer for layer in iter_layers(model.keras_model) if layer.name == "tags"), None)
-
-
 def clip_audio(path, sample_rate, clip_seconds):
     """The whole file (its path) or, with `clip_seconds`, that many seconds from its middle,
     decoded at `sample_rate` (an array): the 30 s previews of MSD-style evaluation."""
@@ -145,21 +138,11 @@ def clip_audio(path, sample_rate, clip_seconds):
     return load_audio(path, sample_rate, offset=offset, duration=min(clip_seconds, duration))
 
 
-def song_outputs(model, path, head, clip_seconds=None):
+def song_outputs(model, path, clip_seconds=None):
     """(song embedding, tag scores in `model.tags` order) from one pass over the audio."""
-    import keras
-
     audio = clip_audio(path, model.sample_rate, clip_seconds)
-    sr = None if isinstance(audio, str) else model.sample_rate
-    features = model.segment_features(audio, sr)
-    if not model.tags:
-        return features.mean(0), np.zeros(0, np.float32)
-    if head is not None:
-        scores = keras.ops.convert_to_numpy(head(features)).mean(0)
-    else:  # e.g. prototype tagging: go through the public call
-        scores = dict(model.tag(audio, sr, top_k=None))
-        scores = np.array([scores[t] for t in model.tags])
-    return features.mean(0), np.asarray(scores, np.float32)
+    vector, scores = model.embed_and_tag(audio, None if isinstance(audio, str) else model.sample_rate)
+    return vector, np.asarray(scores, np.float32)
 
 
 def _progress(total, name):
@@ -177,13 +160,12 @@ def embed_tracks(name, model, tracks, keys, cache_dir, clip_seconds=None):
     cache = VectorCache(cache_dir, name, preset_fingerprint(model) + _clip_suffix(clip_seconds))
     import keras
 
-    head = tag_layer(model) if model.tags else None
     vectors, scores, backends = [], [], Counter()
     with _progress(len(tracks), name) as bar:
         for track, key in zip(tracks, keys):
             hit = cache.load(key, model.embedding_size)
             if hit is None or hit[1].shape != (len(model.tags),):
-                vector, tag_scores = song_outputs(model, track.path, head, clip_seconds)
+                vector, tag_scores = song_outputs(model, track.path, clip_seconds)
                 cache.save(key, vector, tag_scores, track.path)
                 hit = (vector, tag_scores, keras.backend.backend())
             vectors.append(hit[0])

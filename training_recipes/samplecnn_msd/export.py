@@ -24,8 +24,9 @@ HYPERPARAMETERS = ("lr", "tag_loss", "tag_weight", "cos_weight", "metric_weight"
                    "soundtracks_per_batch", "per_soundtrack")
 
 
-def training_summary(run):
-    """What the run did, from its config, checkpoint state, history and cache."""
+def training_summary(run, weights="best"):
+    """What the run did, from its config, checkpoint state, history and cache; `weights_record`
+    is the validation record of the weights exported (best, or the run's last step)."""
     run = Path(run)
     config = json.loads((run / "config.json").read_text())
     state = json.loads((run / "checkpoints" / "state.json").read_text())
@@ -46,9 +47,13 @@ def training_summary(run):
         "examples_seconds_of_audio": round(state["examples"] * STUDENT_SAMPLES / SAMPLE_RATE),
         "train_step_hours_2cpu": round(state["seconds"] / 3600, 2),  # wall time in training steps
         "best_validation": best,
+        "weights": weights,
+        "weights_record": best if weights == "best" and best else {
+            "step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"]},
         "hyperparameters": {k: config.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS},
         # Each invocation of train (a resume may change the losses), from the step it began at.
         "phases": [{"from_step": p["from_step"], "hours": p["hours"],
+                    **({"init_from": p["init_from"]} if p.get("init_from") else {}),
                     **{k: p.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS}}
                    for p in config.get("phases", [])],
     }
@@ -61,7 +66,7 @@ def export(run, out, weights="best", card=None, weights_dtype="float16"):
     if not path.is_file():
         raise SystemExit(f"{path}: no such weights file (train first)")
     model.load_weights(path)
-    summary = training_summary(run)
+    summary = training_summary(run, weights)
     preprocessor = {
         "sample_rate": SAMPLE_RATE,
         "frontend": {},

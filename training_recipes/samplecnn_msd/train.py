@@ -176,7 +176,9 @@ def save_checkpoint(out, model, optimizer, state, sampler):
     os.replace(ckpt / "state.tmp.json", ckpt / "state.json")
 
 
-def restore_checkpoint(out, model, optimizer, train_model, sampler):
+def restore_checkpoint(out, model, optimizer, train_model, sampler, learning_rate):
+    """Weights, optimizer moments and sampler state of <out>/checkpoints. The learning rate is
+    the one asked for now, not the saved one (it is an optimizer variable in Keras 3)."""
     ckpt = out / "checkpoints"
     model.load_weights(ckpt / "latest.weights.h5")
     optimizer.build(train_model.trainable_variables)
@@ -186,9 +188,24 @@ def restore_checkpoint(out, model, optimizer, train_model, sampler):
         raise SystemExit(f"{ckpt}: optimizer state has {len(values)} arrays, expected {len(optimizer.variables)}")
     for variable, value in zip(optimizer.variables, values):
         variable.assign(value)
+    optimizer.learning_rate.assign(learning_rate)
     state = json.loads((ckpt / "state.json").read_text())
     sampler.rng.bit_generator.state = state.pop("rng")
     return state
+
+
+def init_from(model, init, state):
+    """Load a committed preset's (or a weights file's) weights, fresh optimizer state. For a
+    preset, the step, examples and phases continue from what its metadata says made them."""
+    model.load_weights(init / "model.weights.h5" if init.is_dir() else init)
+    if not init.is_dir():
+        return state, []
+    made = json.loads((init / "metadata.json").read_text()).get("training", {})
+    kept = made.get("weights_record") or made.get("best_validation") or {}
+    state = {**state, "step": kept.get("step", made.get("steps", 0)),
+             "examples": kept.get("examples", made.get("examples", 0)),
+             "seconds": kept.get("train_seconds", made.get("train_step_hours_2cpu", 0.0) * 3600)}
+    return state, list(made.get("phases", []))
 
 
 def split_tracks(cache, validation, corpus):
@@ -225,25 +242,21 @@ def train(args):
                         loss_weights={"tags": args.tag_weight, "embedding": 1.0})
     sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed)
     state = {"step": 0, "seconds": 0.0, "best": -1.0, "examples": 0}
-    if args.resume and (out / "checkpoints" / "state.json").is_file():
-        state = restore_checkpoint(out, model, optimizer, train_model, sampler)
-        log.info("resumed at step %d", state["step"])
-    elif args.init_from:
-        # A committed preset (weights only, no optimizer state): continue training from it.
-        init = Path(args.init_from)
-        model.load_weights(init / "model.weights.h5" if init.is_dir() else init)
-        previous = json.loads((init / "metadata.json").read_text()).get("training", {}) if init.is_dir() else {}
-        state.update(step=previous.get("steps", 0), examples=previous.get("examples", 0),
-                     seconds=previous.get("train_step_hours_2cpu", 0.0) * 3600)
-        log.info("initialised from %s (step %d)", init, state["step"])
-    tracks = cache["tracks"]
-    # A resumed run may change the losses: every invocation is kept as a phase with its first step.
+    # A resumed or re-initialised run may change the losses: every invocation is kept as a
+    # phase with the step it began at, after the phases that made its starting weights.
     phases = []
-    if args.resume and (out / "config.json").is_file():
-        previous = json.loads((out / "config.json").read_text())
-        phases = previous.get("phases") or [{"from_step": 0, **{k: v for k, v in previous.items()
-                                                                 if not k.endswith("_tracks")}}]
+    if args.resume and (out / "checkpoints" / "state.json").is_file():
+        state = restore_checkpoint(out, model, optimizer, train_model, sampler, args.lr)
+        log.info("resumed at step %d", state["step"])
+        if (out / "config.json").is_file():
+            previous = json.loads((out / "config.json").read_text())
+            phases = previous.get("phases") or [{"from_step": 0, **{k: v for k, v in previous.items()
+                                                                     if not k.endswith("_tracks")}}]
+    elif args.init_from:
+        state, phases = init_from(model, Path(args.init_from), state)
+        log.info("initialised from %s (step %d)", args.init_from, state["step"])
     phases.append({"from_step": state["step"], **vars(args)})
+    tracks = cache["tracks"]
     (out / "config.json").write_text(json.dumps({**vars(args), "phases": phases,
                                                  "train_tracks": [tracks[i]["path"] for i in train_ids],
                                                  "validation_tracks": [tracks[i]["path"] for i in val_ids]}, indent=1))
