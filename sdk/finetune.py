@@ -53,7 +53,7 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     segments, targets, skipped = [], [], []
     for path, row in zip(paths, labels):
         try:
-            cut = model._segments(model._waveform(str(path), None))
+            cut = model.all_segment_inputs(path)
         except AudioError as error:
             skipped.append((str(path), str(error)))
             continue

@@ -1,8 +1,9 @@
 """`sdk.load()` and the model users hold: embed, tag, similar.
 
 A loaded preset runs the way the thesis evaluates its models: the front end
-over the whole song, the resulting frames (or samples) cut into the preset's
-segments, the backbone per segment, then the mean over segments.
+over the whole song (computed block-wise, to the same frames), the frames (or
+samples) cut into the preset's segments, the backbone per segment, then the mean
+over segments.
 """
 
 import numpy as np
@@ -100,10 +101,8 @@ class MusicModel:
             return prepare_array(audio, sr, self.sample_rate)
         return load_audio(audio, self.sample_rate)
 
-    def _segments(self, waveform):
-        """The preset's segments along time: of front-end frames when the embedding comes
-        from the backbone (the front end runs once over the whole song, as the thesis
-        extracts features), of samples when it comes from a waveform-input embedder."""
+    def _one_padded_segment(self, waveform):
+        """A song shorter than one segment: its frames (or samples), zero-padded to one."""
         import keras
 
         if self._embedding_model is self.backbone:
@@ -111,12 +110,8 @@ class MusicModel:
         else:
             frames = waveform.astype("float32")
         length = int(self.preprocessor["segment"]["length"])
-        hop = int(self.preprocessor["segment"].get("hop", length))
-        if frames.shape[0] <= length:
-            pad = [(0, length - frames.shape[0])] + [(0, 0)] * (frames.ndim - 1)
-            return np.pad(frames, pad)[None]
-        starts = range(0, frames.shape[0] - length + 1, hop)
-        return np.stack([frames[s : s + length] for s in starts])
+        pad = [(0, max(0, length - frames.shape[0]))] + [(0, 0)] * (frames.ndim - 1)
+        return np.pad(frames, pad)[None, :length]
 
     def _segment_geometry(self):
         """(front end to run on a sample window, samples per frame hop, window size, left pad,
@@ -132,8 +127,27 @@ class MusicModel:
         frontend = self.frontend if self._embedding_model is self.backbone else None
         return frontend, 1, 1, 0, length, hop
 
-    def _stream_segments(self, path, block_seconds=60.0, batch=64):
-        """Yield batches of model-ready segments from a file read in blocks (bounded memory).
+    def segment_inputs(self, audio, sr=None, batch=64, block_seconds=60.0):
+        """Yield batches of one song's model-ready segments (what the embedding network takes:
+        front-end frames, or samples), in order. A file is read in blocks, so memory stays
+        bounded; a song shorter than one segment gives one zero-padded segment."""
+        if isinstance(audio, np.ndarray):
+            blocks = [self._waveform(audio, sr)]
+        else:
+            blocks = stream_audio(str(audio), self.sample_rate, block_seconds=block_seconds)
+        empty = True
+        for segments in self._cut_segments(blocks, batch):
+            empty = False
+            yield segments
+        if empty:
+            yield self._one_padded_segment(self._waveform(audio, sr))
+
+    def all_segment_inputs(self, audio, sr=None):
+        """Every model-ready segment of one song, (num_segments, ...): e.g. for fine-tuning."""
+        return np.concatenate(list(self.segment_inputs(audio, sr)))
+
+    def _cut_segments(self, blocks, batch):
+        """Batches of model-ready segments from consecutive blocks of a song's samples.
 
         Segment s needs samples [s*hop*fh - pad, that + (length-1)*fh + n_fft): the front end
         in "valid" mode over that zero-padded window gives exactly the frames the
@@ -150,7 +164,6 @@ class MusicModel:
             pending.clear()
             return windows if frontend is None else keras.ops.convert_to_numpy(frontend(windows))
 
-        blocks = stream_audio(path, self.sample_rate, block_seconds=block_seconds)
         for is_last, block in _mark_last(blocks):
             buffer = np.concatenate([buffer, block] + ([np.zeros(pad, np.float32)] if is_last else []))
             while next_start + span <= buffer.size:
@@ -195,13 +208,8 @@ class MusicModel:
         padded to one segment.
         """
         extractor = self._feature_model(levels)
-        if not isinstance(audio, np.ndarray):
-            parts = [np.asarray(extractor.predict(batch, batch_size=batch_size, verbose=0), np.float32)
-                     for batch in self._stream_segments(str(audio))]
-            if parts:
-                return np.concatenate(parts)
-        segments = self._segments(self._waveform(audio, sr))
-        return np.asarray(extractor.predict(segments, batch_size=batch_size, verbose=0), np.float32)
+        return np.concatenate([np.asarray(extractor.predict(batch, batch_size=batch_size, verbose=0), np.float32)
+                               for batch in self.segment_inputs(audio, sr)])
 
     # ----- public API ---------------------------------------------------------------------
     def embed(self, audio, sr=None, per_segment=False, batch_size=16, levels=None):

@@ -177,10 +177,23 @@ def test_streamed_file_equals_the_whole_song_path():
     waveform = sdk.audio.load_audio(FIXTURE, 22050)
     whole = model.segment_features(waveform, sr=22050)
     streamed = np.concatenate([model._embedding_model.predict(b, verbose=0)
-                               for b in model._stream_segments(str(FIXTURE), block_seconds=1.3, batch=3)])
+                               for b in model.segment_inputs(FIXTURE, block_seconds=1.3, batch=3)])
     assert streamed.shape == whole.shape == (4, 256)  # 12 s -> 517 frames -> four 129-frame segments
     np.testing.assert_allclose(streamed, whole, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(model.embed(FIXTURE), whole.mean(0), rtol=1e-4, atol=1e-4)
+
+
+def test_songs_shorter_than_a_segment_are_padded_to_one_on_both_paths(tagger_dir, tmp_path):
+    model = sdk.load(tagger_dir)
+    short = tone(300, seconds=50 / 8000)  # 50 samples; a segment is 81
+    sf.write(tmp_path / "short.wav", short, 8000, subtype="FLOAT")
+    from_file, from_array = model.all_segment_inputs(tmp_path / "short.wav"), model.all_segment_inputs(short, 8000)
+    assert from_file.shape == from_array.shape == (1, 81, 1)  # the raw-waveform front end adds a channel
+    from_file = from_file[..., 0]
+    np.testing.assert_allclose(from_file[0, :50], short, atol=1e-6)
+    assert not from_file[0, 50:].any()
+    whole = tone(300, seconds=3 * 81 / 8000 + 0.001)  # three whole segments, a few samples left over
+    np.testing.assert_array_equal(model.all_segment_inputs(whole, 8000)[..., 0], whole[: 3 * 81].reshape(3, 81))
 
 
 def test_fine_tuned_model_predicts_what_it_was_trained_on(tagger_dir, tmp_path):
@@ -191,7 +204,7 @@ def test_fine_tuned_model_predicts_what_it_was_trained_on(tagger_dir, tmp_path):
             sf.write(tmp_path / label / f"{freq}.wav", tone(freq, seconds=0.3, seed=i), 8000)
     model = sdk.load(tagger_dir)
     history = sdk.fine_tune(model, tmp_path, freeze_backbone=False, epochs=10, learning_rate=0.001)
-    segments = model._segments(model._waveform(str(tmp_path / "low" / "150.wav"), None))
+    segments = model.all_segment_inputs(tmp_path / "low" / "150.wav")
     import keras
 
     scores = keras.ops.convert_to_numpy(model._tag_layer(model.backbone.predict(segments, verbose=0)))

@@ -229,7 +229,7 @@ def run_row(row, model, kind, clips, y, splits, args):
               else str(model.directory), "parameter_count": int(model.keras_model.count_params()),
               "linear_probe": linear_probe(vectors, y, splits, args.seed), "fine_tune": None}
     if args.finetune_epochs > 0:
-        segments = [model._segments(model._waveform(wave, model.sample_rate)) for wave in waves]
+        segments = [model.all_segment_inputs(wave, model.sample_rate) for wave in waves]
         result["segments_per_track"] = float(np.mean([len(s) for s in segments]))
         result["fine_tune"] = fine_tune_folds(model, segments, y, splits, epochs=args.finetune_epochs,
                                               batch_size=args.batch_size, learning_rate=args.learning_rate,
