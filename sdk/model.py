@@ -9,7 +9,7 @@ over segments.
 import numpy as np
 
 from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, stream_audio
-from sdk.preset import load_preset_model, read_preset
+from sdk.preset import build_preset_model, verify_preset
 from sdk.resolve import resolve
 
 # Rocchio relevance feedback weights (Manning et al., Introduction to IR, ch. 9).
@@ -43,12 +43,12 @@ class MusicModel:
     """A loaded preset. Build it with `sdk.load(name_or_path)`."""
 
     def __init__(self, directory, preset_id=None):
-        files = read_preset(directory)
+        files = verify_preset(directory)
         self.directory = files.directory
         self.preset_id = preset_id or files.metadata.get("preset") or str(directory)
         self.preprocessor = files.preprocessor
         self.metadata = files.metadata
-        self.keras_model = load_preset_model(directory)
+        self.keras_model = build_preset_model(files)
         self.frontend = _find_layer(self.keras_model, "frontend")
         self.backbone = _find_layer(self.keras_model, "backbone")
         # The metadata names the layer whose output is the embedding: the backbone, or for

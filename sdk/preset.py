@@ -243,9 +243,13 @@ def verify_preset(directory):
 
 def load_preset_model(directory):
     """Verify, build `zoo.build(name, **arguments)` and load the weights -> keras.Model."""
+    return build_preset_model(verify_preset(directory))
+
+
+def build_preset_model(files):
+    """The keras.Model of an already verified preset (PresetFiles from verify_preset)."""
     import zoo
 
-    files = verify_preset(directory)
     try:
         entry = zoo.get_model_info(files.name)
     except KeyError as error:
