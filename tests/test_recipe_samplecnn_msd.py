@@ -130,3 +130,30 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     assert json.loads((again / "checkpoints" / "state.json").read_text())["step"] == kept + 1
     phases = json.loads((again / "config.json").read_text())["phases"]
     assert [p["from_step"] for p in phases] == [0, 2, kept] and phases[-1]["init_from"] == str(preset)
+
+
+def test_ablation_runs_each_variant_from_the_same_start(corpus, cache, tmp_path, capsys):
+    from training_recipes.samplecnn_msd import ablation
+
+    _train(corpus, cache, tmp_path / "run", 1)
+    preset = export.export(tmp_path / "run", tmp_path / "preset")
+    argv = ["--init-from", str(preset), "--validation", "Soundtrack 2", "--cache", str(cache),
+            "--corpus", str(corpus), "--out", str(tmp_path / "ablation"), "--steps", "2", "--eval-minutes", "0",
+            "--variants", "tags,all", "--", "--soundtracks-per-batch", "2", "--per-soundtrack", "2"]
+    assert ablation.main(argv) == 0
+    report = json.loads((tmp_path / "ablation" / "ablation.json").read_text())
+    assert list(report["variants"]) == ["tags", "all"]
+    assert (report["variants"]["tags"]["cos_weight"], report["variants"]["tags"]["metric_weight"]) == (0.0, 0.0)
+    for name, row in report["variants"].items():
+        assert [e["step"] for e in row["evaluations"]] == [2, 3]  # from the preset's step 1, two steps each
+        phases = json.loads((tmp_path / "ablation" / name / "config.json").read_text())["phases"]
+        assert phases[-1]["init_from"] == str(preset) and phases[-1]["cos_weight"] == row["cos_weight"]
+    assert 0 <= report["start"]["soundtrack_map"] <= 1
+    assert "tags+metric" not in capsys.readouterr().out
+    # A second call finds both variants finished and trains nothing more.
+    assert ablation.main(argv) == 0
+    again = json.loads((tmp_path / "ablation" / "ablation.json").read_text())
+    assert again["variants"] == report["variants"]
+    with pytest.raises(SystemExit):
+        ablation.main(argv[: argv.index("--variants")] + ["--variants", "tags,nonsense"])
+    assert "unknown variants ['nonsense']" in capsys.readouterr().err

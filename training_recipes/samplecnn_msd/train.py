@@ -194,14 +194,25 @@ def restore_checkpoint(out, model, optimizer, train_model, sampler, learning_rat
     return state
 
 
+def _kept_record(preset):
+    """(the preset's training summary, the validation record of the weights it holds)."""
+    made = json.loads((Path(preset) / "metadata.json").read_text()).get("training", {})
+    return made, made.get("weights_record") or made.get("best_validation") or {}
+
+
+def preset_step(preset):
+    """The training step a committed preset's weights were kept at."""
+    made, kept = _kept_record(preset)
+    return int(kept.get("step", made.get("steps", 0)))
+
+
 def init_from(model, init, state):
     """Load a committed preset's (or a weights file's) weights, fresh optimizer state. For a
     preset, the step, examples and phases continue from what its metadata says made them."""
     model.load_weights(init / "model.weights.h5" if init.is_dir() else init)
     if not init.is_dir():
         return state, []
-    made = json.loads((init / "metadata.json").read_text()).get("training", {})
-    kept = made.get("weights_record") or made.get("best_validation") or {}
+    made, kept = _kept_record(init)
     state = {**state, "step": kept.get("step", made.get("steps", 0)),
              "examples": kept.get("examples", made.get("examples", 0)),
              "seconds": kept.get("train_seconds", made.get("train_step_hours_2cpu", 0.0) * 3600)}
@@ -276,7 +287,8 @@ def train(args):
         running = logs if running is None else {k: 0.98 * running[k] + 0.02 * v for k, v in logs.items()}
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
-        if time.time() - last_eval > args.eval_minutes * 60 or time.time() >= deadline:
+        last = time.time() >= deadline or state["step"] >= args.max_steps
+        if time.time() - last_eval > args.eval_minutes * 60 or last:
             scores = evaluate(train_model, cache, items)
             score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
             record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
