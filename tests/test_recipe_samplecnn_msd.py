@@ -130,6 +130,7 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     assert json.loads((again / "checkpoints" / "state.json").read_text())["step"] == kept + 1
     phases = json.loads((again / "config.json").read_text())["phases"]
     assert [p["from_step"] for p in phases] == [0, 2, kept] and phases[-1]["init_from"] == str(preset)
+    assert phases[-1]["init_sha256"] == model.metadata["files"]["model.weights.h5"]
 
 
 def test_ablation_runs_each_variant_from_the_same_start(corpus, cache, tmp_path, capsys):

@@ -53,7 +53,7 @@ def training_summary(run, weights="best"):
         "hyperparameters": {k: config.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS},
         # Each invocation of train (a resume may change the losses), from the step it began at.
         "phases": [{"from_step": p["from_step"], "hours": p["hours"],
-                    **({"init_from": p["init_from"]} if p.get("init_from") else {}),
+                    **{k: p[k] for k in ("init_from", "init_sha256") if p.get(k)},
                     **{k: p.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS}}
                    for p in config.get("phases", [])],
     }

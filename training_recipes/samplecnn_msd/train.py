@@ -266,7 +266,12 @@ def train(args):
     elif args.init_from:
         state, phases = init_from(model, Path(args.init_from), state)
         log.info("initialised from %s (step %d)", args.init_from, state["step"])
-    phases.append({"from_step": state["step"], **vars(args)})
+    phase = {"from_step": state["step"], **vars(args)}
+    if args.init_from and not args.resume and Path(args.init_from).is_dir():
+        # Which weights: the preset's recorded sha256 names them even after the preset is replaced.
+        metadata = json.loads((Path(args.init_from) / "metadata.json").read_text())
+        phase["init_sha256"] = (metadata.get("files") or {}).get("model.weights.h5")
+    phases.append(phase)
     tracks = cache["tracks"]
     (out / "config.json").write_text(json.dumps({**vars(args), "phases": phases,
                                                  "train_tracks": [tracks[i]["path"] for i in train_ids],
