@@ -27,13 +27,13 @@ def measure(steps, batch, policy):
     import numpy as np
 
     from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES
-    from training_recipes.samplecnn_msd.train import TAG_LOSSES, build_student, embedding_loss
+    from training_recipes.samplecnn_msd.train import build_student, embedding_loss, tag_loss
 
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     _, train_model = build_student()
     train_model.compile(optimizer=keras.optimizers.Adam(3e-4),
-                        loss={"tags": TAG_LOSSES["logit-mse"](), "embedding": embedding_loss()},
+                        loss={"tags": tag_loss("logit-mse"), "embedding": embedding_loss()},
                         loss_weights={"tags": 0.5, "embedding": 1.0})
     rng = np.random.default_rng(0)
     x = (0.1 * rng.standard_normal((batch, STUDENT_SAMPLES))).astype("float32")

@@ -84,6 +84,9 @@ def test_logit_mse_ranks_small_scores():
     swapped = teacher[:, [1, 0, 2]]  # two small scores swapped: BCE barely notices, log-odds do
     expected = 2 * (np.log(0.05 / 0.95) - np.log(0.01 / 0.99)) ** 2 / 3
     assert float(np.asarray(train.logit_mse(teacher, swapped))[0]) == pytest.approx(expected, rel=1e-4)
+    # With a floor of 0.05, both small scores read as 0.05: swapping them costs nothing.
+    floored = train.tag_loss("logit-mse", logit_floor=0.05)
+    assert float(np.asarray(floored(teacher, swapped))[0]) == pytest.approx(0.0, abs=1e-6)
 
 
 def _train(corpus, cache, out, steps, resume=False, extra=()):
@@ -119,6 +122,7 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     summary = model.metadata["training"]
     assert summary["steps"] == 3 and summary["validation_soundtracks"] == ["Soundtrack 2"]
     assert [(p["from_step"], p["tag_loss"]) for p in summary["phases"]] == [(0, "bce"), (2, "logit-mse")]
+    assert summary["phases"][-1]["logit_floor"] == 1e-4
     assert model.metadata["weights_dtype"] == "float16"
     assert summary["train_soundtracks"] == ["Soundtrack 0", "Soundtrack 1"]
     kept = summary["weights_record"]["step"]
@@ -144,11 +148,11 @@ def test_ablation_runs_each_variant_from_the_same_start(corpus, cache, tmp_path,
     assert ablation.main(argv) == 0
     report = json.loads((tmp_path / "ablation" / "ablation.json").read_text())
     assert list(report["variants"]) == ["tags", "all"]
-    assert (report["variants"]["tags"]["cos_weight"], report["variants"]["tags"]["metric_weight"]) == (0.0, 0.0)
     for name, row in report["variants"].items():
         assert [e["step"] for e in row["evaluations"]] == [2, 3]  # from the preset's step 1, two steps each
         phases = json.loads((tmp_path / "ablation" / name / "config.json").read_text())["phases"]
-        assert phases[-1]["init_from"] == str(preset) and phases[-1]["cos_weight"] == row["cos_weight"]
+        weights = (phases[-1]["cos_weight"], phases[-1]["metric_weight"])
+        assert phases[-1]["init_from"] == str(preset) and weights == ((0.0, 0.0) if name == "tags" else (1.0, 1.0))
     assert 0 <= report["start"]["soundtrack_map"] <= 1
     assert "tags+metric" not in capsys.readouterr().out
     # A second call finds both variants finished and trains nothing more.

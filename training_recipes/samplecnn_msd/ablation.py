@@ -3,7 +3,7 @@ point, each with one loss switched off, scored on the held-out validation soundt
 
     python -m training_recipes.samplecnn_msd.ablation --init-from sdk/bundled/samplecnn-msd \
         --validation "Soundtrack A,Soundtrack B" --steps 150 --out runs/samplecnn-msd-ablation \
-        [--variants all,tags,tags+metric,tags+cosine] [-- extra train arguments]
+        [--variants all,tags,tags+metric,tags+cosine,floor] [-- extra train arguments]
 
 Every variant starts from the same weights (fresh Adam state), sees the same batches (same
 sampler seed) and trains the same number of steps; only the loss weights differ. The
@@ -21,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-# name -> (cos_weight, metric_weight); the tag loss is always on.
+# name -> the train arguments it changes (after the shared ones, so they win); the tag loss
+# is always on. "floor" tries logit-mse with absent tags' scores floored at 0.01.
 VARIANTS = {
-    "all": (1.0, 1.0),
-    "tags": (0.0, 0.0),
-    "tags+metric": (0.0, 1.0),
-    "tags+cosine": (1.0, 0.0),
+    "all": [],
+    "tags": ["--cos-weight", "0", "--metric-weight", "0"],
+    "tags+metric": ["--cos-weight", "0"],
+    "tags+cosine": ["--metric-weight", "0"],
+    "floor": ["--logit-floor", "0.01"],
 }
 SCORES = ("tag_roc_auc_vs_teacher", "soundtrack_map")
 
@@ -50,11 +52,9 @@ def run_variant(name, args, extra):
     target = preset_step(args.init_from) + args.steps
     state = out / "checkpoints" / "state.json"
     if not (state.is_file() and json.loads(state.read_text())["step"] >= target):
-        cos_weight, metric_weight = VARIANTS[name]
         command = [sys.executable, "-m", "training_recipes.samplecnn_msd.train", "--cache", args.cache,
                    "--corpus", args.corpus, "--validation", args.validation, "--out", str(out),
-                   "--max-steps", str(target), "--eval-minutes", str(args.eval_minutes),
-                   "--cos-weight", str(cos_weight), "--metric-weight", str(metric_weight), *extra]
+                   "--max-steps", str(target), "--eval-minutes", str(args.eval_minutes), *extra, *VARIANTS[name]]
         # A half-finished variant resumes; a fresh one starts from the shared weights.
         command += ["--resume"] if state.is_file() else ["--init-from", args.init_from]
         print(f"[{name}] {' '.join(command[1:])}", flush=True)
@@ -101,9 +101,7 @@ def main(argv=None):
     report = {"init_from": args.init_from, "steps": args.steps, "train_arguments": extra,
               "validation": _names(args.validation), "start": score_start(args), "variants": {}}
     for name in _names(args.variants):
-        cos_weight, metric_weight = VARIANTS[name]
-        report["variants"][name] = {"cos_weight": cos_weight, "metric_weight": metric_weight,
-                                    **summarise(run_variant(name, args, extra), args.average)}
+        report["variants"][name] = {"arguments": VARIANTS[name], **summarise(run_variant(name, args, extra), args.average)}
         (Path(args.out) / "ablation.json").write_text(json.dumps(report, indent=1))
     print(f"{'variant':14s} {'tag AUC':>8s} {'MAP':>6s}   (mean of the last {args.average} evaluations)")
     print(f"{'start':14s} {report['start']['tag_roc_auc_vs_teacher']:8.3f} {report['start']['soundtrack_map']:6.3f}")

@@ -20,8 +20,10 @@ from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, 
 from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
-HYPERPARAMETERS = ("lr", "tag_loss", "tag_weight", "cos_weight", "metric_weight", "margin",
+HYPERPARAMETERS = ("lr", "tag_loss", "logit_floor", "tag_weight", "cos_weight", "metric_weight", "margin",
                    "soundtracks_per_batch", "per_soundtrack")
+# What a run's config meant before the option existed.
+DEFAULTS = {"tag_loss": "bce", "logit_floor": 1e-4}
 
 
 def training_summary(run, weights="best"):
@@ -50,11 +52,11 @@ def training_summary(run, weights="best"):
         "weights": weights,
         "weights_record": best if weights == "best" and best else {
             "step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"]},
-        "hyperparameters": {k: config.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS},
+        "hyperparameters": {k: config.get(k, DEFAULTS.get(k)) for k in HYPERPARAMETERS},
         # Each invocation of train (a resume may change the losses), from the step it began at.
         "phases": [{"from_step": p["from_step"], "hours": p["hours"],
                     **{k: p[k] for k in ("init_from", "init_sha256") if p.get(k)},
-                    **{k: p.get(k, "bce" if k == "tag_loss" else None) for k in HYPERPARAMETERS}}
+                    **{k: p.get(k, DEFAULTS.get(k)) for k in HYPERPARAMETERS}}
                    for p in config.get("phases", [])],
     }
 

@@ -61,7 +61,15 @@ def logit_mse(y_true, y_pred, eps=1e-4):
     return ops.mean(ops.square(logit(y_pred) - logit(y_true)), axis=-1)
 
 
-TAG_LOSSES = {"bce": keras.losses.BinaryCrossentropy, "logit-mse": lambda: logit_mse}
+TAG_LOSSES = ("bce", "logit-mse")
+
+
+def tag_loss(name, logit_floor=1e-4):
+    """The tag loss by name; `logit_floor` clips logit-mse's scores to [floor, 1 - floor], so a
+    larger floor stops the student spending effort on how improbable an absent tag is."""
+    if name == "bce":
+        return keras.losses.BinaryCrossentropy()
+    return lambda y_true, y_pred: logit_mse(y_true, y_pred, eps=logit_floor)
 
 
 def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4):
@@ -248,7 +256,7 @@ def train(args):
     model, train_model = build_student()
     optimizer = keras.optimizers.Adam(args.lr)
     train_model.compile(optimizer=optimizer,
-                        loss={"tags": TAG_LOSSES[args.tag_loss](),
+                        loss={"tags": tag_loss(args.tag_loss, args.logit_floor),
                               "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin)},
                         loss_weights={"tags": args.tag_weight, "embedding": 1.0})
     sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed)
@@ -324,7 +332,9 @@ def main(argv=None):
     parser.add_argument("--hours", type=float, default=2.0, help="wall-clock budget of this run")
     parser.add_argument("--max-steps", type=int, default=10**9)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--tag-loss", choices=sorted(TAG_LOSSES), default="bce",
+    parser.add_argument("--logit-floor", type=float, default=1e-4,
+                        help="logit-mse clips scores to [floor, 1 - floor] before taking log-odds")
+    parser.add_argument("--tag-loss", choices=TAG_LOSSES, default="bce",
                         help="bce on the teacher's scores, or logit-mse (log-odds regression)")
     parser.add_argument("--tag-weight", type=float, default=1.0)
     parser.add_argument("--cos-weight", type=float, default=1.0)
