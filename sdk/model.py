@@ -231,6 +231,7 @@ class MusicModel:
 
     def tag(self, audio, sr=None, top_k=10):
         """[(tag, score)] sorted by score; top_k=None gives every tag."""
+        self._require_tagger()  # before decoding any audio
         scores = self._tag_scores(self.segment_features(audio, sr))
         order = np.argsort(-scores)[: None if top_k is None else top_k]
         return [(self.tags[i], float(scores[i])) for i in order]
@@ -248,10 +249,13 @@ class MusicModel:
             import keras
 
             return np.asarray(keras.ops.convert_to_numpy(self._tag_layer(features)), np.float32).mean(0)
-        if self._prototypes is not None:
-            return _cosine(features.mean(0)[None], self._prototypes[1])[0].astype(np.float32)
-        raise ValueError(f"{self.preset_id} has no tag head; call fit_prototypes(embeddings_or_audio, labels) "
-                         "to tag by class prototypes (thesis Eq. 2.9)")
+        self._require_tagger()
+        return _cosine(features.mean(0)[None], self._prototypes[1])[0].astype(np.float32)
+
+    def _require_tagger(self):
+        if self._tag_layer is None and self._prototypes is None:
+            raise ValueError(f"{self.preset_id} has no tag head; call fit_prototypes(embeddings_or_audio, labels) "
+                             "to tag by class prototypes (thesis Eq. 2.9)")
 
     def fit_prototypes(self, audio_or_catalog, labels):
         """Tag by prototypes (Eq. 2.9): `labels` maps each item to one label or a list of labels.

@@ -57,9 +57,10 @@ def main(argv=None):
             first, vector = file, model.embed(file)
             break
         except AudioError as error:
-            print(f"skipping {error}")
+            failure = error  # the others are reported with the catalog's skipped files
     if first is None:
-        raise SystemExit(f"{args.music}: none of the first {len(files)} audio files could be decoded")
+        raise SystemExit(f"{args.music}: none of the first {len(files)} audio files could be decoded "
+                         f"(last: {failure})")
     print(f"embedded {first.name}: {vector.shape[0]}-d, norm {np.linalg.norm(vector):.2f} "
           f"({time.time() - start:.1f} s)")
     if model.tags:
@@ -68,6 +69,8 @@ def main(argv=None):
     catalog = tagged_catalog(model, files, root, args.top_tags)
     catalog.save(args.catalog)
     print(f"catalog of {len(catalog)} tracks saved to {args.catalog} ({len(catalog.skipped)} skipped)")
+    for _, message in catalog.skipped:
+        print(f"  skipped {message}")
 
     query = catalog.ids[0]
     print(f"tracks most similar to {query}:")

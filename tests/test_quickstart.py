@@ -27,7 +27,7 @@ def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys):
     out = capsys.readouterr().out
     catalog = Catalog.load(tmp_path / "catalog")
     assert sorted(catalog.ids) == ["sub/track3.wav", "track0.wav", "track1.wav", "track2.wav"]
-    assert "skipping " in out and "broken.ogg" in out and "(1 skipped)" in out
+    assert "(1 skipped)" in out and "  skipped " in out and "broken.ogg" in out
     model = sdk.load(str(preset))
     for item in catalog.items:  # the tags the one-pass catalog stored are the model's top 2
         assert item["tags"] == [name for name, _ in model.tag(item["path"], top_k=2)]
@@ -37,3 +37,14 @@ def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys):
     chosen = out.split("closest to the tag '")[1].split("'")[0]
     best = max(counts[t] for t in (partial or TAGS))
     assert chosen in (partial or TAGS) and counts[chosen] == best  # ties may go either way
+
+
+def test_quickstart_says_why_when_nothing_decodes(tmp_path):
+    import pytest
+
+    (tmp_path / "music").mkdir()
+    (tmp_path / "music" / "a.ogg").write_bytes(b"not audio")
+    preset = tiny_samplecnn_preset(tmp_path / "test-quickstart", 2000, TAGS)
+    with pytest.raises(SystemExit, match=r"none of the first 1 audio files could be decoded \(last: .*a\.ogg"):
+        main([str(tmp_path / "music"), "--preset", str(preset), "--catalog", str(tmp_path / "catalog")])
+    assert not (tmp_path / "catalog").exists()

@@ -109,6 +109,8 @@ def test_prototype_tagging_for_models_without_a_tag_head(songs):
     model = sdk.load("artist-siamese-msd")
     with pytest.raises(ValueError, match="fit_prototypes"):
         model.tag(songs / "song0.wav")
+    with pytest.raises(ValueError, match="fit_prototypes"):  # said before any audio is read
+        model.tag(songs / "broken.wav")
     files = [songs / f"song{i}.wav" for i in range(6)]
     model.fit_prototypes(files, ["low"] * 3 + ["high"] * 3)
     assert model.tag(songs / "song1.wav", top_k=1)[0][0] == "low"
