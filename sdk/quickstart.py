@@ -6,7 +6,6 @@ it by example (the first track) and by tag (the commonest tag not on every track
 """
 
 import argparse
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -54,17 +53,18 @@ def main(argv=None):
     first, vector, start = None, None, time.time()
     for file in files:  # the first file that decodes
         try:
-            first, vector = file, model.embed(file)
+            first, (vector, scores) = file, model.embed_and_tag(file)
             break
         except AudioError as error:
             failure = error  # the others are reported with the catalog's skipped files
     if first is None:
         raise SystemExit(f"{args.music}: none of the first {len(files)} audio files could be decoded "
                          f"(last: {failure})")
-    print(f"embedded {first.name}: {vector.shape[0]}-d, norm {np.linalg.norm(vector):.2f} "
+    print(f"embedded and tagged {first.name}: {vector.shape[0]}-d, norm {np.linalg.norm(vector):.2f} "
           f"({time.time() - start:.1f} s)")
-    if model.tags:
-        print(f"tags of {first.name}: " + ", ".join(f"{t} {s:.2f}" for t, s in model.tag(first, top_k=5)))
+    if model.tags:  # as model.tag(first, top_k=5) gives them, from the same pass
+        top = np.argsort(-scores)[:5]
+        print(f"tags of {first.name}: " + ", ".join(f"{model.tags[i]} {scores[i]:.2f}" for i in top))
 
     catalog = tagged_catalog(model, files, root, args.top_tags)
     catalog.save(args.catalog)

@@ -29,6 +29,9 @@ def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys):
     assert sorted(catalog.ids) == ["sub/track3.wav", "track0.wav", "track1.wav", "track2.wav"]
     assert "(1 skipped)" in out and "  skipped " in out and "broken.ogg" in out
     model = sdk.load(str(preset))
+    name, printed = out.split("tags of ")[1].splitlines()[0].split(": ")  # the first file that decodes
+    expected = model.tag(next(music.rglob(name)), top_k=3)
+    assert [pair.rsplit(" ", 1)[0] for pair in printed.split(", ")[:3]] == [name for name, _ in expected]
     for item in catalog.items:  # the tags the one-pass catalog stored are the model's top 2
         assert item["tags"] == [name for name, _ in model.tag(item["path"], top_k=2)]
     assert "tags of " in out and "tracks closest to the tag" in out

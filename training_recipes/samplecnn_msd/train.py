@@ -202,29 +202,33 @@ def restore_checkpoint(out, model, optimizer, train_model, sampler, learning_rat
     return state
 
 
-def _kept_record(preset):
-    """(the preset's training summary, the validation record of the weights it holds)."""
-    made = json.loads((Path(preset) / "metadata.json").read_text()).get("training", {})
-    return made, made.get("weights_record") or made.get("best_validation") or {}
+def preset_origin(preset):
+    """Where a committed preset's weights stand in training: the step, examples and seconds of
+    the weights it holds, the phases that made them, and their sha256 (from its metadata)."""
+    metadata = json.loads((Path(preset) / "metadata.json").read_text())
+    made = metadata.get("training", {})
+    kept = made.get("weights_record") or made.get("best_validation") or {}
+    return {"step": int(kept.get("step", made.get("steps", 0))),
+            "examples": kept.get("examples", made.get("examples", 0)),
+            "seconds": kept.get("train_seconds", made.get("train_step_hours_2cpu", 0.0) * 3600),
+            "phases": list(made.get("phases", [])),
+            "sha256": (metadata.get("files") or {}).get("model.weights.h5")}
 
 
 def preset_step(preset):
     """The training step a committed preset's weights were kept at."""
-    made, kept = _kept_record(preset)
-    return int(kept.get("step", made.get("steps", 0)))
+    return preset_origin(preset)["step"]
 
 
 def init_from(model, init, state):
-    """Load a committed preset's (or a weights file's) weights, fresh optimizer state. For a
-    preset, the step, examples and phases continue from what its metadata says made them."""
+    """Load a committed preset's (or a weights file's) weights, fresh optimizer state. Returns
+    (state, earlier phases, the weights' sha256): for a preset, the step, examples and phases
+    continue from what its metadata says made them; a bare weights file starts them afresh."""
     model.load_weights(init / "model.weights.h5" if init.is_dir() else init)
     if not init.is_dir():
-        return state, []
-    made, kept = _kept_record(init)
-    state = {**state, "step": kept.get("step", made.get("steps", 0)),
-             "examples": kept.get("examples", made.get("examples", 0)),
-             "seconds": kept.get("train_seconds", made.get("train_step_hours_2cpu", 0.0) * 3600)}
-    return state, list(made.get("phases", []))
+        return state, [], None
+    origin = preset_origin(init)
+    return {**state, **{k: origin[k] for k in ("step", "examples", "seconds")}}, origin["phases"], origin["sha256"]
 
 
 def split_tracks(cache, validation, corpus):
@@ -263,7 +267,7 @@ def train(args):
     state = {"step": 0, "seconds": 0.0, "best": -1.0, "examples": 0}
     # A resumed or re-initialised run may change the losses: every invocation is kept as a
     # phase with the step it began at, after the phases that made its starting weights.
-    phases = []
+    phases, init_sha256 = [], None
     if args.resume and (out / "checkpoints" / "state.json").is_file():
         state = restore_checkpoint(out, model, optimizer, train_model, sampler, args.lr)
         log.info("resumed at step %d", state["step"])
@@ -272,13 +276,11 @@ def train(args):
             phases = previous.get("phases") or [{"from_step": 0, **{k: v for k, v in previous.items()
                                                                      if not k.endswith("_tracks")}}]
     elif args.init_from:
-        state, phases = init_from(model, Path(args.init_from), state)
+        state, phases, init_sha256 = init_from(model, Path(args.init_from), state)
         log.info("initialised from %s (step %d)", args.init_from, state["step"])
     phase = {"from_step": state["step"], **vars(args)}
-    if args.init_from and not args.resume and Path(args.init_from).is_dir():
-        # Which weights: the preset's recorded sha256 names them even after the preset is replaced.
-        metadata = json.loads((Path(args.init_from) / "metadata.json").read_text())
-        phase["init_sha256"] = (metadata.get("files") or {}).get("model.weights.h5")
+    if init_sha256:  # names the starting weights even after the preset is replaced
+        phase["init_sha256"] = init_sha256
     phases.append(phase)
     tracks = cache["tracks"]
     (out / "config.json").write_text(json.dumps({**vars(args), "phases": phases,
