@@ -17,14 +17,19 @@ import sdk
 from sdk.audio import AudioError, list_audio_files
 
 
-def tagged_catalog(model, files, root, top_k):
+def tagged_catalog(model, files, root, top_k, computed=None):
     """A catalog of `files` (ids relative to `root`) whose items carry each one's top-k tags,
-    from one pass of the model over each file; unreadable files are listed in `skipped`."""
+    from one pass of the model over each file (`computed` maps a file already run to its
+    (vector, scores) or its AudioError); unreadable files are listed in `skipped`."""
     catalog = sdk.Catalog(model.embedding_size, model.subspace_layout, model=model.preset_id)
+    computed = {Path(f).resolve(): result for f, result in (computed or {}).items()}
     for file in tqdm(files, desc="embedding and tagging", unit="file"):
         file = Path(file).resolve()
         try:
-            vector, scores = model.embed_and_tag(file)
+            result = computed[file] if file in computed else model.embed_and_tag(file)
+            if isinstance(result, AudioError):
+                raise result
+            vector, scores = result
         except AudioError as error:
             catalog.skipped.append((str(file), str(error)))
             continue
@@ -50,13 +55,14 @@ def main(argv=None):
     files = list_audio_files(root)[: args.limit]
     if not files:
         raise SystemExit(f"{args.music}: no audio files")
-    first, vector, start = None, None, time.time()
+    first, vector, start, computed = None, None, time.time(), {}
     for file in files:  # the first file that decodes
         try:
             first, (vector, scores) = file, model.embed_and_tag(file)
+            computed[file] = (vector, scores)
             break
         except AudioError as error:
-            failure = error  # the others are reported with the catalog's skipped files
+            computed[file] = failure = error  # reported with the catalog's skipped files
     if first is None:
         raise SystemExit(f"{args.music}: none of the first {len(files)} audio files could be decoded "
                          f"(last: {failure})")
@@ -66,7 +72,7 @@ def main(argv=None):
         top = np.argsort(-scores)[:5]
         print(f"tags of {first.name}: " + ", ".join(f"{model.tags[i]} {scores[i]:.2f}" for i in top))
 
-    catalog = tagged_catalog(model, files, root, args.top_tags)
+    catalog = tagged_catalog(model, files, root, args.top_tags, computed)
     catalog.save(args.catalog)
     print(f"catalog of {len(catalog)} tracks saved to {args.catalog} ({len(catalog.skipped)} skipped)")
     for _, message in catalog.skipped:

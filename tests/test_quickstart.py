@@ -12,7 +12,7 @@ from sdk.quickstart import main
 TAGS = ["electronic", "ambient", "rock"]
 
 
-def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys):
+def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys, monkeypatch):
     music = tmp_path / "music"
     (music / "sub").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -22,7 +22,17 @@ def test_quickstart_tags_the_catalog_and_searches_by_tag(tmp_path, capsys):
     (music / "broken.ogg").write_bytes(b"not audio")
     preset = tiny_samplecnn_preset(tmp_path / "test-quickstart", 2000, TAGS)
 
+    runs = []
+    one_pass = sdk.MusicModel.embed_and_tag
+
+    def counted(self, path, *args, **kwargs):  # the real pass, counted per file
+        runs.append(str(path))
+        return one_pass(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(sdk.MusicModel, "embed_and_tag", counted)
     main([str(music), "--preset", str(preset), "--catalog", str(tmp_path / "catalog"), "--top-tags", "2"])
+    monkeypatch.undo()
+    assert len(runs) == len(set(runs)) == 5  # every file once, broken or not: first passes reused
 
     out = capsys.readouterr().out
     catalog = Catalog.load(tmp_path / "catalog")
