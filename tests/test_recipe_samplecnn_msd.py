@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import soundfile
@@ -162,3 +163,39 @@ def test_ablation_runs_each_variant_from_the_same_start(corpus, cache, tmp_path,
     with pytest.raises(SystemExit):
         ablation.main(argv[: argv.index("--variants")] + ["--variants", "tags,nonsense"])
     assert "unknown variants ['nonsense']" in capsys.readouterr().err
+
+
+def test_averaged_weights_are_the_moving_average_and_raw_weights_return():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="dense")(inputs))
+    optimizer = keras.optimizers.Adam(0.1, use_ema=True, ema_momentum=0.5)
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = np.ones((4, 3), np.float32), np.full((4, 2), 5.0, np.float32)
+    with train.averaged_weights(model, optimizer):  # not built yet: nothing to swap
+        pass
+    raw = []
+    for _ in range(3):
+        model.train_on_batch(x, y)
+        raw.append([np.array(v) for v in model.trainable_variables])
+    expected = raw[0]
+    for later in raw[1:]:  # the first step's average is that step's weights
+        expected = [0.5 * e + 0.5 * w for e, w in zip(expected, later)]
+    with train.averaged_weights(model, optimizer):
+        inside = [np.array(v) for v in model.trainable_variables]
+    for got, want, last in zip(inside, expected, raw[-1]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(got, last)
+    for got, last in zip(model.trainable_variables, raw[-1]):
+        np.testing.assert_array_equal(np.array(got), last)  # raw weights are back
+
+
+def test_train_with_ema_keeps_averaged_weights_and_resumes(corpus, cache, tmp_path):
+    run = tmp_path / "ema"
+    _train(corpus, cache, run, 2, extra=["--ema-decay", "0.9"])
+    _train(corpus, cache, run, 3, resume=True, extra=["--ema-decay", "0.9"])
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["step"] == 3
+    assert json.loads((run / "config.json").read_text())["phases"][-1]["ema_decay"] == 0.9
+    with pytest.raises(SystemExit, match="ema-decay"):  # the averages are part of the optimizer state
+        _train(corpus, cache, run, 4, resume=True)
+    with pytest.raises(SystemExit):
+        _train(corpus, cache, tmp_path / "bad", 1, extra=["--ema-decay", "1.5"])

@@ -15,12 +15,14 @@ embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
              thesis section 4.2 with the soundtrack as album.
 Whole soundtracks named by --validation are never trained on; every --eval-minutes
 the run scores them (tag agreement ROC-AUC with the teacher, soundtrack MAP) and
-keeps the best weights. Checkpoints (weights, optimizer state, sampler state) are
+keeps the best weights; with --ema-decay it scores and keeps an exponential moving average
+of the weights instead (the optimizer keeps it; checkpoints hold both). Checkpoints (weights, optimizer state, sampler state) are
 written every --checkpoint-minutes and at the end; --resume continues from them.
 Logs: <out>/train.log, <out>/history.jsonl. Stage 3 is `export.py`.
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -167,6 +169,28 @@ def evaluate(model, cache, items, batch_size=24):
             "teacher_song_map": float(mean_average_precision(teacher_songs, soundtracks))}
 
 
+@contextlib.contextmanager
+def averaged_weights(train_model, optimizer):
+    """Inside, the trainable weights are the optimizer's moving average of them (Polyak
+    averaging; a no-op without --ema-decay); the raw weights come back on exit. The
+    validation figures of raw weights swing between evaluations minutes apart (weights, not
+    batch-norm statistics or the choice of windows: recomputing the statistics or scoring
+    16 windows per track instead of 6 moved them by < 0.01), so the average is what is kept."""
+    variables = train_model.trainable_variables
+    if not (optimizer.use_ema and optimizer.built):
+        yield
+        return
+    raw = [ops.convert_to_numpy(v) for v in variables]
+    optimizer.finalize_variable_values(variables)
+    for variable in variables:  # own copies: on JAX the assignment shares (donated) buffers
+        variable.assign(ops.convert_to_numpy(variable))
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, raw):
+            variable.assign(value)
+
+
 def _atomic_save_weights(model, path):
     tmp = path.with_name(path.stem + ".tmp.weights.h5")
     model.save_weights(tmp)
@@ -193,7 +217,8 @@ def restore_checkpoint(out, model, optimizer, train_model, sampler, learning_rat
     saved = np.load(ckpt / "optimizer.npz")
     values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     if len(values) != len(optimizer.variables):
-        raise SystemExit(f"{ckpt}: optimizer state has {len(values)} arrays, expected {len(optimizer.variables)}")
+        raise SystemExit(f"{ckpt}: optimizer state has {len(values)} arrays, expected {len(optimizer.variables)} "
+                         "(resume with the --ema-decay the run began with: it adds the averages)")
     for variable, value in zip(optimizer.variables, values):
         variable.assign(value)
     optimizer.learning_rate.assign(learning_rate)
@@ -258,7 +283,7 @@ def train(args):
     cache = load_cache(args.cache)
     train_ids, val_ids = split_tracks(cache, [s for s in args.validation.split(",") if s], args.corpus)
     model, train_model = build_student()
-    optimizer = keras.optimizers.Adam(args.lr)
+    optimizer = keras.optimizers.Adam(args.lr, use_ema=args.ema_decay > 0, ema_momentum=args.ema_decay or 0.99)
     train_model.compile(optimizer=optimizer,
                         loss={"tags": tag_loss(args.tag_loss, args.logit_floor),
                               "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin)},
@@ -304,17 +329,18 @@ def train(args):
         bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
         last = time.time() >= deadline or state["step"] >= args.max_steps
         if time.time() - last_eval > args.eval_minutes * 60 or last:
-            scores = evaluate(train_model, cache, items)
-            score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
-            record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
-                      **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
-            history.write(json.dumps(record) + "\n")
-            history.flush()
-            log.info("eval %s", record)
-            if score > state["best"]:
-                state["best"] = score
-                _atomic_save_weights(model, out / "best.weights.h5")
-                (out / "best.json").write_text(json.dumps(record, indent=1))
+            with averaged_weights(train_model, optimizer):
+                scores = evaluate(train_model, cache, items)
+                score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
+                record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
+                          **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
+                history.write(json.dumps(record) + "\n")
+                history.flush()
+                log.info("eval %s", record)
+                if score > state["best"]:
+                    state["best"] = score
+                    _atomic_save_weights(model, out / "best.weights.h5")
+                    (out / "best.json").write_text(json.dumps(record, indent=1))
             last_eval = time.time()
         if time.time() - last_ckpt > args.checkpoint_minutes * 60:
             save_checkpoint(out, model, optimizer, state, sampler)
@@ -342,6 +368,9 @@ def main(argv=None):
     parser.add_argument("--cos-weight", type=float, default=1.0)
     parser.add_argument("--metric-weight", type=float, default=1.0)
     parser.add_argument("--margin", type=float, default=0.4)
+    parser.add_argument("--ema-decay", type=float, default=0.0,
+                        help="evaluate and keep a moving average of the weights with this decay (e.g. 0.99); "
+                             "0 keeps the raw weights")
     parser.add_argument("--soundtracks-per-batch", type=int, default=6)
     parser.add_argument("--per-soundtrack", type=int, default=4)
     parser.add_argument("--eval-minutes", type=float, default=15.0)
@@ -351,6 +380,8 @@ def main(argv=None):
     parser.add_argument("--init-from", default=None,
                         help="start from a preset dir or weights file (fresh optimizer state)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.ema_decay < 1.0:
+        parser.error(f"--ema-decay {args.ema_decay}: must be in [0, 1)")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=Path(args.out) / "train.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
