@@ -90,6 +90,22 @@ def test_logit_mse_ranks_small_scores():
     assert float(np.asarray(floored(teacher, swapped))[0]) == pytest.approx(0.0, abs=1e-6)
 
 
+
+def test_listwise_kl_compares_which_tags_rank_highest():
+    teacher = np.array([[0.5, 0.2, 0.2]], np.float32)  # odds 1, 1/4, 1/4 -> softmax 2/3, 1/6, 1/6
+    swapped = np.array([[0.2, 0.5, 0.2]], np.float32)  # 1/6, 2/3, 1/6
+    # KL = 2/3 ln 4 + 1/6 ln(1/4) = ln 2
+    assert float(np.asarray(train.listwise_kl(teacher, swapped))[0]) == pytest.approx(np.log(2), rel=1e-4)
+    louder = np.array([[0.75, 3 / 7, 3 / 7]], np.float32)  # every odds times 3: same ranking
+    assert float(np.asarray(train.listwise_kl(teacher, louder))[0]) == pytest.approx(0.0, abs=1e-5)
+    combined = train.tag_loss("logit-mse", listwise_weight=0.5)
+    expected = np.asarray(train.logit_mse(teacher, swapped))[0] + 0.5 * np.log(2)
+    assert float(np.asarray(combined(teacher, swapped))[0]) == pytest.approx(expected, rel=1e-4)
+    bce = -np.mean(teacher * np.log(swapped) + (1 - teacher) * np.log(1 - swapped))
+    with_bce = train.tag_loss("bce", listwise_weight=1.0)
+    assert float(np.asarray(with_bce(teacher, swapped))[0]) == pytest.approx(bce + np.log(2), rel=1e-3)
+
+
 def _train(corpus, cache, out, steps, resume=False, extra=()):
     argv = ["--cache", str(cache), "--corpus", str(corpus), "--out", str(out), "--validation", "Soundtrack 2",
             "--max-steps", str(steps), "--eval-minutes", "0", "--soundtracks-per-batch", "2",

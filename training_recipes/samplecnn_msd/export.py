@@ -20,10 +20,10 @@ from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, 
 from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
-HYPERPARAMETERS = ("lr", "tag_loss", "logit_floor", "tag_weight", "cos_weight", "metric_weight", "margin",
-                   "soundtracks_per_batch", "per_soundtrack")
+HYPERPARAMETERS = ("lr", "tag_loss", "logit_floor", "listwise_weight", "temperature", "ema_decay", "tag_weight",
+                   "cos_weight", "metric_weight", "margin", "soundtracks_per_batch", "per_soundtrack")
 # What a run's config meant before the option existed.
-DEFAULTS = {"tag_loss": "bce", "logit_floor": 1e-4}
+DEFAULTS = {"tag_loss": "bce", "logit_floor": 1e-4, "listwise_weight": 0.0, "temperature": 1.0, "ema_decay": 0.0}
 
 
 def training_summary(run, weights="best"):

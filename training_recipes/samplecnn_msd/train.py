@@ -8,7 +8,8 @@ embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
 (P soundtracks x K segments, each from a different random track and window):
   tags       BCE to musicnn-msd's scores on the window the segment was cut from
              (soft labels: knowledge distillation), or with --tag-loss logit-mse the
-             squared difference of their log-odds;
+             squared difference of their log-odds; --listwise-weight adds a KL term on
+             which tags rank highest;
   embedding  cos_weight * (1 - cos(student, artist-siamese-msd song embedding))
              + metric_weight * in-batch hinge over (anchor, same-soundtrack positive,
              other-soundtrack negative) triples, margin 0.4: the album concept of
@@ -63,15 +64,31 @@ def logit_mse(y_true, y_pred, eps=1e-4):
     return ops.mean(ops.square(logit(y_pred) - logit(y_true)), axis=-1)
 
 
+def listwise_kl(y_true, y_pred, temperature=1.0, eps=1e-4):
+    """KL divergence from the teacher's to the student's softmax over the 50 tags' log-odds
+    (/ temperature, times temperature^2 as in Hinton et al. 2015): a loss on which tags rank
+    highest in a window, the thing tag agreement measures, and blind to a shared offset."""
+    def log_odds(p):
+        p = ops.clip(p, eps, 1.0 - eps)
+        return (ops.log(p) - ops.log(1.0 - p)) / temperature
+
+    teacher = ops.softmax(log_odds(y_true), axis=-1)
+    student = ops.log_softmax(log_odds(y_pred), axis=-1)
+    return temperature**2 * ops.sum(teacher * (ops.log(teacher + 1e-12) - student), axis=-1)
+
+
 TAG_LOSSES = ("bce", "logit-mse")
 
 
-def tag_loss(name, logit_floor=1e-4):
+def tag_loss(name, logit_floor=1e-4, listwise_weight=0.0, temperature=1.0):
     """The tag loss by name; `logit_floor` clips logit-mse's scores to [floor, 1 - floor], so a
-    larger floor stops the student spending effort on how improbable an absent tag is."""
-    if name == "bce":
-        return keras.losses.BinaryCrossentropy()
-    return lambda y_true, y_pred: logit_mse(y_true, y_pred, eps=logit_floor)
+    larger floor stops the student spending effort on how improbable an absent tag is. With
+    `listwise_weight`, `listwise_kl` is added (the per-tag loss keeps the scores' level)."""
+    per_tag = keras.losses.BinaryCrossentropy(reduction=None) if name == "bce" else \
+        (lambda y_true, y_pred: logit_mse(y_true, y_pred, eps=logit_floor))
+    if not listwise_weight:
+        return keras.losses.BinaryCrossentropy() if name == "bce" else per_tag
+    return lambda y_true, y_pred: per_tag(y_true, y_pred) + listwise_weight * listwise_kl(y_true, y_pred, temperature)
 
 
 def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4):
@@ -285,7 +302,7 @@ def train(args):
     model, train_model = build_student()
     optimizer = keras.optimizers.Adam(args.lr, use_ema=args.ema_decay > 0, ema_momentum=args.ema_decay or 0.99)
     train_model.compile(optimizer=optimizer,
-                        loss={"tags": tag_loss(args.tag_loss, args.logit_floor),
+                        loss={"tags": tag_loss(args.tag_loss, args.logit_floor, args.listwise_weight, args.temperature),
                               "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin)},
                         loss_weights={"tags": args.tag_weight, "embedding": 1.0})
     sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed)
@@ -364,6 +381,9 @@ def main(argv=None):
                         help="logit-mse clips scores to [floor, 1 - floor] before taking log-odds")
     parser.add_argument("--tag-loss", choices=TAG_LOSSES, default="bce",
                         help="bce on the teacher's scores, or logit-mse (log-odds regression)")
+    parser.add_argument("--listwise-weight", type=float, default=0.0,
+                        help="add this times the KL between teacher and student softmax over tag log-odds")
+    parser.add_argument("--temperature", type=float, default=1.0, help="of the listwise term")
     parser.add_argument("--tag-weight", type=float, default=1.0)
     parser.add_argument("--cos-weight", type=float, default=1.0)
     parser.add_argument("--metric-weight", type=float, default=1.0)
