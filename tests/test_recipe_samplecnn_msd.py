@@ -215,3 +215,14 @@ def test_train_with_ema_keeps_averaged_weights_and_resumes(corpus, cache, tmp_pa
         _train(corpus, cache, run, 4, resume=True)
     with pytest.raises(SystemExit):
         _train(corpus, cache, tmp_path / "bad", 1, extra=["--ema-decay", "1.5"])
+
+
+def test_history_keeps_only_steps_a_resumed_run_will_not_redo(tmp_path):
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps({"step": s}) + "\n" for s in (5, 10, 15)))
+    with train.open_history(path, resumed_step=10) as history:  # checkpoint at 10, evaluated at 15
+        history.write(json.dumps({"step": 12}) + "\n")
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [5, 10, 12]
+    with train.open_history(path) as history:  # a fresh run into the same directory
+        history.write(json.dumps({"step": 1}) + "\n")
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1]

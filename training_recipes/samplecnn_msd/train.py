@@ -208,6 +208,14 @@ def averaged_weights(train_model, optimizer):
             variable.assign(value)
 
 
+def open_history(path, resumed_step=None):
+    """The run's history for appending. A resumed run keeps the records up to its checkpoint
+    (later ones are of steps it is about to redo); a fresh run starts the file afresh."""
+    lines = path.read_text().splitlines() if resumed_step is not None and path.is_file() else []
+    path.write_text("".join(f"{line}\n" for line in lines if json.loads(line)["step"] <= resumed_step))
+    return open(path, "a")
+
+
 def _atomic_save_weights(model, path):
     tmp = path.with_name(path.stem + ".tmp.weights.h5")
     model.save_weights(tmp)
@@ -310,7 +318,8 @@ def train(args):
     # A resumed or re-initialised run may change the losses: every invocation is kept as a
     # phase with the step it began at, after the phases that made its starting weights.
     phases, init_sha256 = [], None
-    if args.resume and (out / "checkpoints" / "state.json").is_file():
+    resumed = args.resume and (out / "checkpoints" / "state.json").is_file()
+    if resumed:
         state = restore_checkpoint(out, model, optimizer, train_model, sampler, args.lr)
         log.info("resumed at step %d", state["step"])
         if (out / "config.json").is_file():
@@ -331,7 +340,7 @@ def train(args):
     items = validation_windows(cache, val_ids)
     deadline = time.time() + args.hours * 3600
     last_ckpt = last_eval = time.time()
-    history = open(out / "history.jsonl", "a")
+    history = open_history(out / "history.jsonl", state["step"] if resumed else None)
     bar = tqdm(initial=state["step"], desc="steps", unit="step", file=sys.stdout, mininterval=30)
     running = None
     while time.time() < deadline and state["step"] < args.max_steps:
