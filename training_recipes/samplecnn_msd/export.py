@@ -107,7 +107,9 @@ def main(argv=None):
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default="runs/samplecnn-msd")
     parser.add_argument("--out", default=f"sdk/bundled/{PRESET_ID}")
-    parser.add_argument("--weights", choices=("best", "latest"), default="best")
+    parser.add_argument("--weights", choices=("best", "latest"), default="best",
+                        help="the best validation step's weights (a run with --ema-decay keeps its moving "
+                             "average there) or the last checkpoint's raw weights")
     parser.add_argument("--card", default=None)
     parser.add_argument("--weights-dtype", choices=("float16", "float32"), default="float16",
                         help="float16 halves the file (a few MB); the SDK computes in float32 either way")
