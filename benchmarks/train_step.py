@@ -27,7 +27,8 @@ def measure(steps, batch, policy):
     import numpy as np
 
     from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES
-    from training_recipes.samplecnn_msd.train import build_student, embedding_loss, tag_loss
+    from training_recipes.samplecnn_msd.losses import embedding_loss, tag_loss
+    from training_recipes.samplecnn_msd.train import build_student
 
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)

@@ -8,7 +8,7 @@ import pytest
 import soundfile
 
 import sdk
-from training_recipes.samplecnn_msd import export, prepare, train
+from training_recipes.samplecnn_msd import export, losses, prepare, train
 
 SOUNDTRACKS = 3
 
@@ -54,6 +54,14 @@ def test_prepare_records_both_teachers(cache):
     assert np.abs(audio[first["offset"] : first["offset"] + first["length"]]).max() > 0.1
 
 
+def test_musicnn_teacher_gives_the_presets_tags_and_its_features():
+    teacher, model = prepare.musicnn_teacher()
+    window = np.random.default_rng(1).standard_normal((2, prepare.TEACHER_WINDOW)).astype(np.float32) * 0.1
+    tags, features = model.predict(window, verbose=0)
+    np.testing.assert_allclose(tags, teacher.keras_model.predict(window, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(features, teacher.backbone.predict(teacher.frontend(window), verbose=0), atol=1e-5)
+
+
 def test_training_corpus_refuses_reserved_rows(tmp_path):
     row = {"path": "x.ogg", "package": "nexuiz-music", "soundtrack": "Nexuiz", "duration": 60.0}
     (tmp_path / "manifest.jsonl").write_text(json.dumps(row) + "\n")
@@ -69,7 +77,7 @@ def test_windows_fit_inside_the_track():
 
 
 def test_embedding_loss_prefers_grouped_soundtracks():
-    loss = train.embedding_loss(cos_weight=0.0, metric_weight=1.0)
+    loss = losses.embedding_loss(cos_weight=0.0, metric_weight=1.0)
     teacher = np.ones((4, 4), np.float32)
     y_true = np.concatenate([teacher, np.array([[0], [0], [1], [1]], np.float32)], axis=1)
     grouped = np.array([[1, 0, 0, 0], [1, 0.1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 0.1]], np.float32)
@@ -81,12 +89,12 @@ def test_embedding_loss_prefers_grouped_soundtracks():
 
 def test_logit_mse_ranks_small_scores():
     teacher = np.array([[0.01, 0.05, 0.2]], np.float32)
-    assert float(np.asarray(train.logit_mse(teacher, teacher))[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(np.asarray(losses.logit_mse(teacher, teacher))[0]) == pytest.approx(0.0, abs=1e-6)
     swapped = teacher[:, [1, 0, 2]]  # two small scores swapped: BCE barely notices, log-odds do
     expected = 2 * (np.log(0.05 / 0.95) - np.log(0.01 / 0.99)) ** 2 / 3
-    assert float(np.asarray(train.logit_mse(teacher, swapped))[0]) == pytest.approx(expected, rel=1e-4)
+    assert float(np.asarray(losses.logit_mse(teacher, swapped))[0]) == pytest.approx(expected, rel=1e-4)
     # With a floor of 0.05, both small scores read as 0.05: swapping them costs nothing.
-    floored = train.tag_loss("logit-mse", logit_floor=0.05)
+    floored = losses.tag_loss("logit-mse", logit_floor=0.05)
     assert float(np.asarray(floored(teacher, swapped))[0]) == pytest.approx(0.0, abs=1e-6)
 
 
@@ -95,14 +103,14 @@ def test_listwise_kl_compares_which_tags_rank_highest():
     teacher = np.array([[0.5, 0.2, 0.2]], np.float32)  # odds 1, 1/4, 1/4 -> softmax 2/3, 1/6, 1/6
     swapped = np.array([[0.2, 0.5, 0.2]], np.float32)  # 1/6, 2/3, 1/6
     # KL = 2/3 ln 4 + 1/6 ln(1/4) = ln 2
-    assert float(np.asarray(train.listwise_kl(teacher, swapped))[0]) == pytest.approx(np.log(2), rel=1e-4)
+    assert float(np.asarray(losses.listwise_kl(teacher, swapped))[0]) == pytest.approx(np.log(2), rel=1e-4)
     louder = np.array([[0.75, 3 / 7, 3 / 7]], np.float32)  # every odds times 3: same ranking
-    assert float(np.asarray(train.listwise_kl(teacher, louder))[0]) == pytest.approx(0.0, abs=1e-5)
-    combined = train.tag_loss("logit-mse", listwise_weight=0.5)
-    expected = np.asarray(train.logit_mse(teacher, swapped))[0] + 0.5 * np.log(2)
+    assert float(np.asarray(losses.listwise_kl(teacher, louder))[0]) == pytest.approx(0.0, abs=1e-5)
+    combined = losses.tag_loss("logit-mse", listwise_weight=0.5)
+    expected = np.asarray(losses.logit_mse(teacher, swapped))[0] + 0.5 * np.log(2)
     assert float(np.asarray(combined(teacher, swapped))[0]) == pytest.approx(expected, rel=1e-4)
     bce = -np.mean(teacher * np.log(swapped) + (1 - teacher) * np.log(1 - swapped))
-    with_bce = train.tag_loss("bce", listwise_weight=1.0)
+    with_bce = losses.tag_loss("bce", listwise_weight=1.0)
     assert float(np.asarray(with_bce(teacher, swapped))[0]) == pytest.approx(bce + np.log(2), rel=1e-3)
 
 
@@ -226,3 +234,39 @@ def test_history_keeps_only_steps_a_resumed_run_will_not_redo(tmp_path):
     with train.open_history(path) as history:  # a fresh run into the same directory
         history.write(json.dumps({"step": 1}) + "\n")
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1]
+
+
+def test_relational_term_copies_the_teachers_neighbourhoods_at_any_size():
+    loss = losses.embedding_loss(cos_weight=0.0, metric_weight=0.0, relational_weight=1.0)
+    teacher = np.array([[1, 0], [1, 0], [0, 1]], np.float32)  # 2-d teacher; songs 0 and 1 alike
+    y_true = np.concatenate([teacher, np.zeros((3, 1), np.float32)], axis=1)
+    alike = np.array([[1, 0, 0], [2, 0, 0], [0, 0, 3]], np.float32)  # 3-d student, same cosines
+    assert np.asarray(loss(y_true, alike)).max() == pytest.approx(0.0, abs=1e-6)
+    apart = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)  # songs 0 and 1 orthogonal
+    # rows 0 and 1 each miss one off-diagonal similarity by 1: (1^2) / 3; row 2 matches
+    np.testing.assert_allclose(np.asarray(loss(y_true, apart)), [1 / 3, 1 / 3, 0.0], atol=1e-6)
+
+
+def test_musicnn_song_teacher_added_to_a_cache_and_followed(corpus, cache, tmp_path):
+    songs = np.load(cache / "teacher_song_musicnn.npy")
+    assert songs.shape == (2 * SOUNDTRACKS, 200) and np.isfinite(songs).all()
+    # A cache made before the file existed gets it from its own audio (float16, hence close).
+    old = tmp_path / "old-cache"
+    old.mkdir()
+    for name in ("tracks.json", "audio.f16.npy", "teacher_tags.npy", "teacher_song.npy"):
+        (old / name).symlink_to(cache / name)
+    with pytest.raises(SystemExit, match="--add-musicnn-song"):
+        _train(corpus, old, tmp_path / "run0", 1, extra=["--song-teacher", "musicnn-msd", "--cos-weight", "0"])
+    prepare.main(["--out", str(old), "--add-musicnn-song"])
+    np.testing.assert_allclose(np.load(old / "teacher_song_musicnn.npy"), songs, atol=0.05)
+    with pytest.raises(SystemExit, match="cosine term needs equal sizes"):
+        _train(corpus, cache, tmp_path / "run1", 1, extra=["--song-teacher", "musicnn-msd"])
+    run = tmp_path / "run2"
+    _train(corpus, cache, run, 2, extra=["--song-teacher", "musicnn-msd", "--cos-weight", "0",
+                                         "--relational-weight", "1"])
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    expected = float(train.mean_average_precision(songs[[4, 5]], ["Soundtrack 2"] * 2))
+    assert history[-1]["teacher_song_map"] == pytest.approx(expected)  # scored with musicnn's vectors
+    meta = sdk.load(export.export(run, tmp_path / "preset")).metadata
+    assert "musicnn-msd's 200-d song features" in meta["provenance"]
+    assert meta["training"]["hyperparameters"]["song_teacher"] == "musicnn-msd"

@@ -3,7 +3,7 @@ point, each with one loss switched off, scored on the held-out validation soundt
 
     python -m training_recipes.samplecnn_msd.ablation --init-from sdk/bundled/samplecnn-msd \
         --validation "Soundtrack A,Soundtrack B" --steps 150 --out runs/samplecnn-msd-ablation \
-        [--variants all,tags,tags+metric,tags+cosine,floor,ema,listwise] [-- extra train arguments]
+        [--variants all,tags,tags+metric,tags+cosine,floor,ema,listwise,relational,musicnn-song] [-- extra train arguments]
 
 Every variant starts from the same weights (fresh Adam state), sees the same batches (same
 sampler seed) and trains the same number of steps; only the loss weights differ. The
@@ -23,7 +23,9 @@ import numpy as np
 
 # name -> the train arguments it changes (after the shared ones, so they win); the tag loss
 # is always on. "floor" tries logit-mse with absent tags' scores floored at 0.01; "ema" keeps
-# all losses and scores a moving average of the weights; "listwise" adds train.listwise_kl.
+# all losses and scores a moving average of the weights; "listwise" adds losses.listwise_kl;
+# "relational" adds losses.embedding_loss's relational term; "musicnn-song" follows musicnn-msd's
+# song features (relational, no cosine) instead of artist-siamese-msd's.
 VARIANTS = {
     "all": [],
     "tags": ["--cos-weight", "0", "--metric-weight", "0"],
@@ -32,6 +34,8 @@ VARIANTS = {
     "floor": ["--logit-floor", "0.01"],
     "ema": ["--ema-decay", "0.99"],
     "listwise": ["--listwise-weight", "1"],
+    "relational": ["--relational-weight", "1"],
+    "musicnn-song": ["--song-teacher", "musicnn-msd", "--cos-weight", "0", "--relational-weight", "1"],
 }
 SCORES = ("tag_roc_auc_vs_teacher", "soundtrack_map")
 

@@ -21,9 +21,13 @@ from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
 HYPERPARAMETERS = ("lr", "tag_loss", "logit_floor", "listwise_weight", "temperature", "ema_decay", "tag_weight",
-                   "cos_weight", "metric_weight", "margin", "soundtracks_per_batch", "per_soundtrack")
+                   "song_teacher", "cos_weight", "relational_weight", "metric_weight", "margin",
+                   "soundtracks_per_batch", "per_soundtrack")
+SONG_TEACHER_CREDITS = {"artist-siamese-msd": "artist-siamese-msd's song embedding (Park, Lee et al. 2018, MIT)",
+                        "musicnn-msd": "musicnn-msd's 200-d song features (ISC)"}
 # What a run's config meant before the option existed.
-DEFAULTS = {"tag_loss": "bce", "logit_floor": 1e-4, "listwise_weight": 0.0, "temperature": 1.0, "ema_decay": 0.0}
+DEFAULTS = {"tag_loss": "bce", "logit_floor": 1e-4, "listwise_weight": 0.0, "temperature": 1.0, "ema_decay": 0.0,
+            "song_teacher": "artist-siamese-msd", "relational_weight": 0.0}
 
 
 def training_summary(run, weights="best"):
@@ -69,6 +73,8 @@ def export(run, out, weights="best", card=None, weights_dtype="float16"):
         raise SystemExit(f"{path}: no such weights file (train first)")
     model.load_weights(path)
     summary = training_summary(run, weights)
+    used = list(dict.fromkeys(p["song_teacher"] for p in summary["phases"])) or [DEFAULTS["song_teacher"]]
+    song_teachers = " and then ".join(SONG_TEACHER_CREDITS[t] for t in used)  # in the phases' order
     preprocessor = {
         "sample_rate": SAMPLE_RATE,
         "frontend": {},
@@ -90,8 +96,8 @@ def export(run, out, weights="best", card=None, weights_dtype="float16"):
         "provenance": (
             "Distilled on free game soundtracks from Debian packages, not trained on the Million Song "
             "Dataset: the 50 tag scores imitate musicnn-msd (Pons & Serra's MSD_musicnn, ISC) on "
-            "windows of that audio, and the embedding is pulled towards artist-siamese-msd's song "
-            "embedding (Park, Lee et al. 2018, MIT) and trained to group tracks of the same soundtrack. "
+            f"windows of that audio, and the embedding is pulled towards {song_teachers} "
+            "and trained to group tracks of the same soundtrack. "
             f"Recipe: training_recipes/samplecnn_msd (weights: {weights})."),
         "training": summary,
         "citation": "J. Lee, Similarity-based Deep Learning for Music Retrieval, KAIST 2021, Table 3.1 "

@@ -1,20 +1,22 @@
 """Stage 1 of the samplecnn-msd recipe: decode the corpus once and record the teachers.
 
     python -m training_recipes.samplecnn_msd.prepare --corpus data/corpus \
-        --out runs/samplecnn-msd/cache [--limit N]
+        --out runs/samplecnn-msd/cache [--limit N] [--add-musicnn-song]
 
 Writes into --out:
   audio.f16.npy    every track at 22,050 Hz mono, float16, end to end (a memmap)
   tracks.json      per track: manifest row, offset/length in audio.f16.npy, window count
   teacher_tags.npy (windows, 50) musicnn-msd scores, float32
   teacher_song.npy (tracks, 256) artist-siamese-msd song embeddings (mean of segments)
+  teacher_song_musicnn.npy (tracks, 200) musicnn-msd's 200-d features, mean of the windows
 
 Teacher windows: window k of a track is musicnn's input patch (47,616 samples at
 16 kHz = 2.976 s) starting at k * 3 s. The student (59,049 samples at 22,050 Hz
 = 2.678 s) is later cropped anywhere inside that span, so its soft labels describe
 audio it actually hears. Stage 2 is `train.py`.
 
-Only the training corpus is read: rows of reserved evaluation packages are refused.
+--add-musicnn-song adds teacher_song_musicnn.npy to a cache made before it existed,
+from the cached audio (no decoding). Only the training corpus is read: rows of reserved evaluation packages are refused.
 See `decode` for the resampling.
 """
 
@@ -91,21 +93,57 @@ def _teacher_windows(audio16, count):
     return np.stack([audio16[k * hop : k * hop + TEACHER_WINDOW] for k in range(count)])
 
 
+def musicnn_teacher():
+    """(musicnn-msd, a model: 16 kHz window -> [50 tag scores, its 200-d features])."""
+    import keras
+
+    import sdk
+
+    teacher = sdk.load("musicnn-msd")
+    model = teacher.keras_model
+    if tuple(model.output.shape[1:]) != (50,):
+        raise SystemExit(f"musicnn-msd output is {model.output.shape}, expected 50 tag scores")
+    chain = ["frontend", "backbone", "tags_dropout", "tags"]
+    if [layer.name for layer in model.layers[1:]] != chain:
+        raise SystemExit(f"musicnn-msd layers are {[layer.name for layer in model.layers]}, expected input + {chain}")
+    # The same layers called again (shared weights), exposing the backbone's output too.
+    waveform = keras.Input(model.input.shape[1:])
+    features = model.get_layer("backbone")(model.get_layer("frontend")(waveform))
+    return teacher, keras.Model(waveform, [model.get_layer("tags")(model.get_layer("tags_dropout")(features)), features])
+
+
+def _musicnn_outputs(model, audio22k, count, batch_size):
+    """(window tag scores, song features = mean of the windows' features) of one track."""
+    audio16 = resample_poly(audio22k, 320, 441).astype(np.float32)  # 22,050 -> 16,000
+    tags, features = model.predict(_teacher_windows(audio16, count), batch_size=batch_size, verbose=0)
+    return np.asarray(tags, np.float32), np.asarray(features, np.float32).mean(0)
+
+
+def add_musicnn_song(out, batch_size=32):
+    """Write teacher_song_musicnn.npy for an existing cache from its audio; returns its shape."""
+    out = Path(out)
+    meta = json.loads((out / "tracks.json").read_text())
+    audio = np.load(out / "audio.f16.npy", mmap_mode="r")
+    _, model = musicnn_teacher()
+    songs = [_musicnn_outputs(model, np.asarray(audio[t["offset"] : t["offset"] + t["length"]], np.float32),
+                              t["windows"], batch_size)[1]
+             for t in tqdm(meta["tracks"], desc="tracks", unit="track", file=sys.stdout)]
+    np.save(out / "teacher_song_musicnn.npy", np.stack(songs))
+    return np.stack(songs).shape
+
+
 def prepare(corpus, out, limit=None, batch_size=32):
     import sdk
 
     corpus, out = Path(corpus), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = training_rows(corpus)[:limit]
-    tag_teacher = sdk.load("musicnn-msd")
+    tag_teacher, tag_model = musicnn_teacher()
     song_teacher = sdk.load("artist-siamese-msd")
-    tag_model = tag_teacher.keras_model
-    if tuple(tag_model.output.shape[1:]) != (50,):
-        raise SystemExit(f"musicnn-msd output is {tag_model.output.shape}, expected 50 tag scores")
 
     total = int(sum(r["duration"] for r in rows) * SAMPLE_RATE * 1.01) + SAMPLE_RATE
     audio = np.lib.format.open_memmap(out / "audio.f16.npy", mode="w+", dtype=np.float16, shape=(total,))
-    tracks, tags, songs, offset = [], [], [], 0
+    tracks, tags, songs, musicnn_songs, offset = [], [], [], [], 0
     for row in tqdm(rows, desc="tracks", unit="track", file=sys.stdout):
         path = corpus / row["path"]
         try:
@@ -120,9 +158,9 @@ def prepare(corpus, out, limit=None, batch_size=32):
         if offset + len(wave) > total:
             raise SystemExit(f"{path}: longer than its manifest duration says; rebuild the corpus")
         audio[offset : offset + len(wave)] = wave
-        audio16 = resample_poly(wave, 320, 441).astype(np.float32)  # 22,050 -> 16,000
-        tags.append(np.asarray(tag_model.predict(_teacher_windows(audio16, count),
-                                                 batch_size=batch_size, verbose=0), np.float32))
+        window_tags, musicnn_song = _musicnn_outputs(tag_model, wave, count, batch_size)
+        tags.append(window_tags)
+        musicnn_songs.append(musicnn_song)
         songs.append(song_teacher.embed(wave, sr=SAMPLE_RATE).astype(np.float32))
         tracks.append({**row, "offset": offset, "length": len(wave), "windows": count,
                        "window_offset": int(sum(t["windows"] for t in tracks))})
@@ -131,6 +169,7 @@ def prepare(corpus, out, limit=None, batch_size=32):
     audio.flush()
     np.save(out / "teacher_tags.npy", np.concatenate(tags))
     np.save(out / "teacher_song.npy", np.stack(songs))
+    np.save(out / "teacher_song_musicnn.npy", np.stack(musicnn_songs))
     summary = {"tracks": tracks, "samples": offset, "sample_rate": SAMPLE_RATE,
                "window_hop_seconds": WINDOW_HOP_SECONDS, "teacher_window": TEACHER_WINDOW,
                "tag_teacher": "musicnn-msd", "song_teacher": "artist-siamese-msd",
@@ -145,7 +184,14 @@ def main(argv=None):
     parser.add_argument("--corpus", default="data/corpus")
     parser.add_argument("--out", default="runs/samplecnn-msd/cache")
     parser.add_argument("--limit", type=int, default=None, help="first N tracks only (smoke tests)")
+    parser.add_argument("--add-musicnn-song", action="store_true",
+                        help="only add teacher_song_musicnn.npy to the existing cache in --out")
     args = parser.parse_args(argv)
+    if args.add_musicnn_song:
+        if not (Path(args.out) / "tracks.json").is_file():
+            raise SystemExit(f"{args.out}: no cache here (tracks.json missing); run prepare without the flag")
+        print(f"teacher_song_musicnn.npy {add_musicnn_song(args.out)}")
+        return
     Path(args.out).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=Path(args.out) / "prepare.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")

@@ -11,6 +11,8 @@ embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
              squared difference of their log-odds; --listwise-weight adds a KL term on
              which tags rank highest;
   embedding  cos_weight * (1 - cos(student, artist-siamese-msd song embedding))
+             [+ relational_weight * squared difference of in-batch similarities, which
+             also works with --song-teacher musicnn-msd's 200-d features]
              + metric_weight * in-batch hinge over (anchor, same-soundtrack positive,
              other-soundtrack negative) triples, margin 0.4: the album concept of
              thesis section 4.2 with the soundtrack as album.
@@ -38,6 +40,7 @@ from tqdm import tqdm
 
 import zoo
 from training_recipes.common.metrics import mean_average_precision, roc_auc_macro
+from training_recipes.samplecnn_msd.losses import TAG_LOSSES, embedding_loss, tag_loss
 from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES, window_span_22k
 
 EMBEDDING_SIZE = 256
@@ -53,71 +56,18 @@ def build_student(embedding_size=EMBEDDING_SIZE):
     return model, keras.Model(waveform, {"tags": tags, "embedding": embedding}, name="student_train")
 
 
-def logit_mse(y_true, y_pred, eps=1e-4):
-    """Squared difference of log-odds (logit matching, Ba & Caruana 2014): unlike BCE on soft
-    targets, whose gradient is tiny when every score is small (musicnn's mean score here is
-    0.03), it weights how tags rank against each other. Scores are clipped to [eps, 1 - eps]."""
-    def logit(p):
-        p = ops.clip(p, eps, 1.0 - eps)
-        return ops.log(p) - ops.log(1.0 - p)
-
-    return ops.mean(ops.square(logit(y_pred) - logit(y_true)), axis=-1)
-
-
-def listwise_kl(y_true, y_pred, temperature=1.0, eps=1e-4):
-    """KL divergence from the teacher's to the student's softmax over the 50 tags' log-odds
-    (/ temperature, times temperature^2 as in Hinton et al. 2015): a loss on which tags rank
-    highest in a window, the thing tag agreement measures, and blind to a shared offset."""
-    def log_odds(p):
-        p = ops.clip(p, eps, 1.0 - eps)
-        return (ops.log(p) - ops.log(1.0 - p)) / temperature
-
-    teacher = ops.softmax(log_odds(y_true), axis=-1)
-    student = ops.log_softmax(log_odds(y_pred), axis=-1)
-    return temperature**2 * ops.sum(teacher * (ops.log(teacher + 1e-12) - student), axis=-1)
-
-
-TAG_LOSSES = ("bce", "logit-mse")
-
-
-def tag_loss(name, logit_floor=1e-4, listwise_weight=0.0, temperature=1.0):
-    """The tag loss by name; `logit_floor` clips logit-mse's scores to [floor, 1 - floor], so a
-    larger floor stops the student spending effort on how improbable an absent tag is. With
-    `listwise_weight`, `listwise_kl` is added (the per-tag loss keeps the scores' level)."""
-    per_tag = keras.losses.BinaryCrossentropy(reduction=None) if name == "bce" else \
-        (lambda y_true, y_pred: logit_mse(y_true, y_pred, eps=logit_floor))
-    if not listwise_weight:
-        return keras.losses.BinaryCrossentropy() if name == "bce" else per_tag
-    return lambda y_true, y_pred: per_tag(y_true, y_pred) + listwise_weight * listwise_kl(y_true, y_pred, temperature)
-
-
-def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4):
-    """y_true = [teacher song embedding (256) | soundtrack id]; returns a per-example loss."""
-
-    def loss(y_true, y_pred):
-        teacher, soundtrack = y_true[:, :-1], y_true[:, -1]
-        e = y_pred / (ops.norm(y_pred, axis=-1, keepdims=True) + 1e-8)
-        t = teacher / (ops.norm(teacher, axis=-1, keepdims=True) + 1e-8)
-        cos_term = 1.0 - ops.sum(e * t, axis=-1)
-        sim = ops.matmul(e, ops.transpose(e))
-        same = ops.cast(ops.equal(soundtrack[:, None], soundtrack[None, :]), "float32")
-        positive = same * (1.0 - ops.eye(ops.shape(e)[0]))
-        negative = 1.0 - same
-        # [i, p, n]: margin - s(i, p) + s(i, n) over every valid (p, n) pair of anchor i
-        violation = ops.relu(margin - sim[:, :, None] + sim[:, None, :])
-        mask = positive[:, :, None] * negative[:, None, :]
-        count = ops.maximum(ops.sum(mask, axis=(1, 2)), 1.0)
-        metric_term = ops.sum(violation * mask, axis=(1, 2)) / count
-        return cos_weight * cos_term + metric_weight * metric_term
-
-    return loss
+# Song-embedding teachers and the cache file holding each one's per-track vectors.
+SONG_TEACHERS = ("artist-siamese-msd", "musicnn-msd")
+SONG_FILES = {"artist-siamese-msd": "teacher_song.npy", "musicnn-msd": "teacher_song_musicnn.npy"}
 
 
 class Sampler:
     """Batches of P soundtracks x K segments; soft tag targets from the crop's window."""
 
-    def __init__(self, cache, track_ids, soundtracks_per_batch=6, per_soundtrack=4, seed=0):
+    def __init__(self, cache, track_ids, soundtracks_per_batch=6, per_soundtrack=4, seed=0,
+                 song_teacher=SONG_TEACHERS[0]):
         self.cache = cache
+        self.songs = song_targets(cache, song_teacher)
         self.tracks = [cache["tracks"][i] for i in track_ids]
         self.track_ids = list(track_ids)
         names = sorted({t["soundtrack"] for t in self.tracks})
@@ -141,7 +91,7 @@ class Sampler:
                 begin = track["offset"] + start
                 waves.append(self.cache["audio"][begin : begin + STUDENT_SAMPLES])
                 tags.append(self.cache["tags"][track["window_offset"] + k])
-                targets.append(np.append(self.cache["song"][self.track_ids[j]], self.soundtrack_index[name]))
+                targets.append(np.append(self.songs[self.track_ids[j]], self.soundtrack_index[name]))
         x = np.stack(waves).astype(np.float32)
         return x, {"tags": np.stack(tags), "embedding": np.stack(targets).astype(np.float32)}
 
@@ -149,9 +99,20 @@ class Sampler:
 def load_cache(path):
     path = Path(path)
     meta = json.loads((path / "tracks.json").read_text())
-    return {"tracks": meta["tracks"], "meta": meta,
+    return {"tracks": meta["tracks"], "meta": meta, "path": path,
             "audio": np.load(path / "audio.f16.npy", mmap_mode="r"),
             "tags": np.load(path / "teacher_tags.npy"), "song": np.load(path / "teacher_song.npy")}
+
+
+def song_targets(cache, teacher):
+    """(tracks, d) song vectors of one teacher; a clear error when the cache lacks them."""
+    if teacher == SONG_TEACHERS[0]:
+        return cache["song"]
+    path = cache["path"] / SONG_FILES[teacher]
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; add it with `python -m training_recipes.samplecnn_msd.prepare "
+                         f"--out {cache['path']} --add-musicnn-song`")
+    return np.load(path)
 
 
 def validation_windows(cache, track_ids, per_track=6):
@@ -165,8 +126,9 @@ def validation_windows(cache, track_ids, per_track=6):
     return items
 
 
-def evaluate(model, cache, items, batch_size=24):
-    """Tag agreement with the teacher (top-3 of each window as labels) and soundtrack MAP."""
+def evaluate(model, cache, items, batch_size=24, teacher_songs=None):
+    """Tag agreement with the teacher (top-3 of each window as labels) and soundtrack MAP, of
+    the student and of the song teacher's vectors (`teacher_songs`, default artist-siamese-msd)."""
     waves = np.stack([cache["audio"][b : b + STUDENT_SAMPLES] for _, _, b in items]).astype(np.float32)
     out = model.predict(waves, batch_size=batch_size, verbose=0)
     teacher = np.stack([cache["tags"][cache["tracks"][i]["window_offset"] + k] for i, k, _ in items])
@@ -176,7 +138,7 @@ def evaluate(model, cache, items, batch_size=24):
     tracks = np.unique(track_ids)
     songs = np.stack([out["embedding"][track_ids == t].mean(0) for t in tracks])
     soundtracks = [cache["tracks"][t]["soundtrack"] for t in tracks]
-    teacher_songs = cache["song"][tracks]
+    teacher_songs = (cache["song"] if teacher_songs is None else teacher_songs)[tracks]
     try:
         agreement = float(roc_auc_macro(labels, out["tags"]))
     except ValueError:  # every window has the same top tags: agreement is undefined
@@ -311,9 +273,15 @@ def train(args):
     optimizer = keras.optimizers.Adam(args.lr, use_ema=args.ema_decay > 0, ema_momentum=args.ema_decay or 0.99)
     train_model.compile(optimizer=optimizer,
                         loss={"tags": tag_loss(args.tag_loss, args.logit_floor, args.listwise_weight, args.temperature),
-                              "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin)},
+                              "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin,
+                                                          args.relational_weight)},
                         loss_weights={"tags": args.tag_weight, "embedding": 1.0})
-    sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed)
+    sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed,
+                      args.song_teacher)
+    if args.cos_weight and sampler.songs.shape[1] != EMBEDDING_SIZE:
+        raise SystemExit(f"--song-teacher {args.song_teacher} gives {sampler.songs.shape[1]}-d vectors, the student "
+                         f"{EMBEDDING_SIZE}-d: the cosine term needs equal sizes; use --cos-weight 0 "
+                         "--relational-weight W")
     state = {"step": 0, "seconds": 0.0, "best": -1.0, "examples": 0}
     # A resumed or re-initialised run may change the losses: every invocation is kept as a
     # phase with the step it began at, after the phases that made its starting weights.
@@ -356,7 +324,7 @@ def train(args):
         last = time.time() >= deadline or state["step"] >= args.max_steps
         if time.time() - last_eval > args.eval_minutes * 60 or last:
             with averaged_weights(train_model, optimizer):
-                scores = evaluate(train_model, cache, items)
+                scores = evaluate(train_model, cache, items, teacher_songs=sampler.songs)
                 score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
                 record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
                           **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
@@ -397,6 +365,10 @@ def main(argv=None):
     parser.add_argument("--cos-weight", type=float, default=1.0)
     parser.add_argument("--metric-weight", type=float, default=1.0)
     parser.add_argument("--margin", type=float, default=0.4)
+    parser.add_argument("--song-teacher", choices=SONG_TEACHERS, default=SONG_TEACHERS[0],
+                        help="whose song embeddings the cosine and relational terms follow")
+    parser.add_argument("--relational-weight", type=float, default=0.0,
+                        help="weight of matching the teacher's in-batch cosine similarities")
     parser.add_argument("--ema-decay", type=float, default=0.0,
                         help="evaluate and keep a moving average of the weights with this decay (e.g. 0.99); "
                              "0 keeps the raw weights")
