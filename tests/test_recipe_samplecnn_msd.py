@@ -270,3 +270,30 @@ def test_musicnn_song_teacher_added_to_a_cache_and_followed(corpus, cache, tmp_p
     meta = sdk.load(export.export(run, tmp_path / "preset")).metadata
     assert "musicnn-msd's 200-d song features" in meta["provenance"]
     assert meta["training"]["hyperparameters"]["song_teacher"] == "musicnn-msd"
+
+
+def test_check_noise_reestimates_batch_norm_as_a_plain_average(corpus, cache, tmp_path):
+    from training_recipes.samplecnn_msd import check_noise
+
+    model, train_model = train.build_student()
+    cache_data = train.load_cache(cache)
+    train_ids, _ = train.split_tracks(cache_data, ["Soundtrack 2"], corpus)
+    sampler = train.Sampler(cache_data, train_ids, 2, 2, seed=5)
+    batches = [sampler.batch()[0] for _ in range(2)]
+    backbone = model.get_layer("backbone")
+    conv0 = keras.Model(backbone.input, backbone.get_layer("conv0_conv").output)
+    frontend = model.get_layer("frontend")
+    means = [np.asarray(conv0(frontend(x))).mean(axis=(0, 1)) for x in batches]
+    check_noise.reestimate_batch_norm(model, train_model, train.Sampler(cache_data, train_ids, 2, 2, seed=5), 2)
+    np.testing.assert_allclose(np.asarray(backbone.get_layer("conv0_bn").moving_mean), np.mean(means, 0),
+                               rtol=1e-4, atol=1e-6)
+    assert backbone.get_layer("conv0_bn").momentum == 0.99  # restored
+    out = tmp_path / "noise.json"
+    _train(corpus, cache, tmp_path / "run", 1)
+    preset = export.export(tmp_path / "run", tmp_path / "preset")
+    assert check_noise.main(["--weights", str(preset), "--validation", "Soundtrack 2", "--cache", str(cache),
+                             "--corpus", str(corpus), "--batches", "2", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [(r["weights"][:8], r["windows_per_track"]) for r in report["rows"]] == \
+        [("as saved", 6), ("as saved", 16), ("re-estim", 6), ("re-estim", 16)]
+    assert all(0 <= r["soundtrack_map"] <= 1 for r in report["rows"])
