@@ -19,8 +19,9 @@ embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
 Whole soundtracks named by --validation are never trained on; every --eval-minutes
 the run scores them (tag agreement ROC-AUC with the teacher, soundtrack MAP) and
 keeps the best weights; with --ema-decay it scores and keeps an exponential moving average
-of the weights instead (the optimizer keeps it; checkpoints hold both). Checkpoints (weights, optimizer state, sampler state) are
-written every --checkpoint-minutes and at the end; --resume continues from them.
+of the weights instead (the optimizer keeps it; checkpoints hold both). Checkpoints
+(weights, optimizer state, sampler state) are written every --checkpoint-minutes and at
+the end; --resume continues from them.
 Logs: <out>/train.log, <out>/history.jsonl. Stage 3 is `export.py`.
 """
 
