@@ -16,7 +16,8 @@ Teacher windows: window k of a track is musicnn's input patch (47,616 samples at
 audio it actually hears. Stage 2 is `train.py`.
 
 --add-musicnn-song adds teacher_song_musicnn.npy to a cache made before it existed,
-from the cached audio (no decoding). Only the training corpus is read: rows of reserved evaluation packages are refused.
+from the cached audio (no decoding). Only the training corpus is read: rows of reserved
+evaluation packages are refused.
 See `decode` for the resampling.
 """
 
@@ -24,6 +25,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -128,8 +130,11 @@ def add_musicnn_song(out, batch_size=32):
     songs = [_musicnn_outputs(model, np.asarray(audio[t["offset"] : t["offset"] + t["length"]], np.float32),
                               t["windows"], batch_size)[1]
              for t in tqdm(meta["tracks"], desc="tracks", unit="track", file=sys.stdout)]
-    np.save(out / "teacher_song_musicnn.npy", np.stack(songs))
-    return np.stack(songs).shape
+    songs = np.stack(songs)
+    with open(out / "teacher_song_musicnn.tmp.npy", "wb") as file:  # whole or not at all
+        np.save(file, songs)
+    os.replace(out / "teacher_song_musicnn.tmp.npy", out / "teacher_song_musicnn.npy")
+    return songs.shape
 
 
 def prepare(corpus, out, limit=None, batch_size=32):
