@@ -283,9 +283,10 @@ def test_check_noise_reestimates_batch_norm_as_a_plain_average(corpus, cache, tm
     backbone = model.get_layer("backbone")
     conv0 = keras.Model(backbone.input, backbone.get_layer("conv0_conv").output)
     frontend = model.get_layer("frontend")
-    means = [np.asarray(conv0(frontend(x))).mean(axis=(0, 1)) for x in batches]
+    means = [keras.ops.convert_to_numpy(conv0(frontend(x))).mean(axis=(0, 1)) for x in batches]
     check_noise.reestimate_batch_norm(model, train_model, train.Sampler(cache_data, train_ids, 2, 2, seed=5), 2)
-    np.testing.assert_allclose(np.asarray(backbone.get_layer("conv0_bn").moving_mean), np.mean(means, 0),
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(backbone.get_layer("conv0_bn").moving_mean),
+                               np.mean(means, 0),
                                rtol=1e-4, atol=1e-6)
     assert backbone.get_layer("conv0_bn").momentum == 0.99  # restored
     out = tmp_path / "noise.json"
