@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training_recipes.samplecnn_msd import train
+
 # name -> the train arguments it changes (after the shared ones, so they win); the tag loss
 # is always on. "floor" tries logit-mse with absent tags' scores floored at 0.01; "ema" keeps
 # all losses and scores a moving average of the weights; "listwise" adds losses.listwise_kl;
@@ -42,10 +44,8 @@ SCORES = ("tag_roc_auc_vs_teacher", "soundtrack_map")
 
 def score_start(args):
     """The validation figures of the starting weights, as train's evaluations measure them."""
-    from training_recipes.samplecnn_msd import train
-
     cache = train.load_cache(args.cache)
-    _, val_ids = train.split_tracks(cache, _names(args.validation), args.corpus)
+    _, val_ids = train.split_tracks(cache, train.comma_list(args.validation), args.corpus)
     model, train_model = train.build_student()
     train.init_from(model, Path(args.init_from), {})
     return train.evaluate(train_model, cache, train.validation_windows(cache, val_ids))
@@ -53,10 +53,8 @@ def score_start(args):
 
 def run_variant(name, args, extra):
     """Train one variant in a subprocess (or reuse a finished one); its evaluation records."""
-    from training_recipes.samplecnn_msd.train import preset_step
-
     out = Path(args.out) / name
-    target = preset_step(args.init_from) + args.steps
+    target = train.preset_step(args.init_from) + args.steps
     state = out / "checkpoints" / "state.json"
     if not (state.is_file() and json.loads(state.read_text())["step"] >= target):
         command = [sys.executable, "-m", "training_recipes.samplecnn_msd.train", "--cache", args.cache,
@@ -78,10 +76,6 @@ def summarise(records, average):
             "evaluations": [{"step": r["step"], **{k: r[k] for k in SCORES}} for r in records]}
 
 
-def _names(text):
-    return [s for s in text.split(",") if s]
-
-
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -89,16 +83,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.ablation",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--init-from", required=True, help="the preset every variant starts from")
-    parser.add_argument("--validation", required=True, help="comma-separated held-out soundtracks")
-    parser.add_argument("--cache", default="runs/samplecnn-msd/cache")
-    parser.add_argument("--corpus", default="data/corpus")
+    train.add_data_arguments(parser)
     parser.add_argument("--out", default="runs/samplecnn-msd-ablation")
     parser.add_argument("--steps", type=int, default=150, help="training steps per variant")
     parser.add_argument("--eval-minutes", type=float, default=3.0)
     parser.add_argument("--average", type=int, default=3, help="also report the mean of the last N evaluations")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
-    unknown = set(_names(args.variants)) - set(VARIANTS)
+    unknown = set(train.comma_list(args.variants)) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
     if not (Path(args.init_from) / "metadata.json").is_file():
@@ -106,8 +98,8 @@ def main(argv=None):
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
     report = {"init_from": args.init_from, "steps": args.steps, "train_arguments": extra,
-              "validation": _names(args.validation), "start": score_start(args), "variants": {}}
-    for name in _names(args.variants):
+              "validation": train.comma_list(args.validation), "start": score_start(args), "variants": {}}
+    for name in train.comma_list(args.variants):
         report["variants"][name] = {"arguments": VARIANTS[name], **summarise(run_variant(name, args, extra), args.average)}
         (Path(args.out) / "ablation.json").write_text(json.dumps(report, indent=1))
     print(f"{'variant':14s} {'tag AUC':>8s} {'MAP':>6s}   (mean of the last {args.average} evaluations)")

@@ -37,7 +37,7 @@ def reestimate_batch_norm(model, train_model, sampler, batches):
 
 def check(args):
     cache = train.load_cache(args.cache)
-    train_ids, val_ids = train.split_tracks(cache, [s for s in args.validation.split(",") if s], args.corpus)
+    train_ids, val_ids = train.split_tracks(cache, train.comma_list(args.validation), args.corpus)
     model, train_model = train.build_student()
     weights = Path(args.weights)
     model.load_weights(weights / "model.weights.h5" if weights.is_dir() else weights)
@@ -64,9 +64,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.check_noise",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", required=True, help="a preset directory or a .weights.h5 file")
-    parser.add_argument("--validation", required=True, help="comma-separated held-out soundtracks")
-    parser.add_argument("--cache", default="runs/samplecnn-msd/cache")
-    parser.add_argument("--corpus", default="data/corpus")
+    train.add_data_arguments(parser)
     parser.add_argument("--batches", type=int, default=100, help="training batches for the statistics")
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--out", default=None, help="also write the figures as JSON here")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sdk.preset import save_preset
 from training_recipes.samplecnn_msd.prepare import SAMPLE_RATE, STUDENT_SAMPLES
-from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, load_cache
+from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, comma_list, load_cache
 from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
@@ -37,7 +37,7 @@ def training_summary(run, weights="best"):
     config = json.loads((run / "config.json").read_text())
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     cache = load_cache(config["cache"])
-    validation = sorted(s for s in config["validation"].split(",") if s)
+    validation = sorted(comma_list(config["validation"]))
     used = set(config["train_tracks"])
     train_tracks = [t for t in cache["tracks"] if t["path"] in used]
     hours = sum(t["length"] for t in train_tracks) / SAMPLE_RATE / 3600

@@ -244,6 +244,18 @@ def init_from(model, init, state):
     return {**state, **{k: origin[k] for k in ("step", "examples", "seconds")}}, origin["phases"], origin["sha256"]
 
 
+def comma_list(text):
+    """'A,B,' -> ['A', 'B']: the names a comma-separated option holds."""
+    return [s for s in text.split(",") if s]
+
+
+def add_data_arguments(parser):
+    """--cache, --corpus and --validation, read alike by train, ablation and check_noise."""
+    parser.add_argument("--cache", default="runs/samplecnn-msd/cache")
+    parser.add_argument("--corpus", default="data/corpus", help="only tracks its training manifest lists are used")
+    parser.add_argument("--validation", required=True, help="comma-separated held-out soundtracks")
+
+
 def split_tracks(cache, validation, corpus):
     """(train, validation) track indices. Only tracks the corpus's training manifest still
     lists are used (read through the corpus's own guard), so a track dropped from the corpus
@@ -269,7 +281,7 @@ def train(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = load_cache(args.cache)
-    train_ids, val_ids = split_tracks(cache, [s for s in args.validation.split(",") if s], args.corpus)
+    train_ids, val_ids = split_tracks(cache, comma_list(args.validation), args.corpus)
     model, train_model = build_student()
     optimizer = keras.optimizers.Adam(args.lr, use_ema=args.ema_decay > 0, ema_momentum=args.ema_decay or 0.99)
     train_model.compile(optimizer=optimizer,
@@ -348,10 +360,8 @@ def train(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.train",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", default="runs/samplecnn-msd/cache")
+    add_data_arguments(parser)
     parser.add_argument("--out", default="runs/samplecnn-msd")
-    parser.add_argument("--corpus", default="data/corpus", help="only tracks its training manifest lists are used")
-    parser.add_argument("--validation", required=True, help="comma-separated held-out soundtracks")
     parser.add_argument("--hours", type=float, default=2.0, help="wall-clock budget of this run")
     parser.add_argument("--max-steps", type=int, default=10**9)
     parser.add_argument("--lr", type=float, default=1e-3)
