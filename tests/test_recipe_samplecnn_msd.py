@@ -8,7 +8,7 @@ import pytest
 import soundfile
 
 import sdk
-from training_recipes.samplecnn_msd import export, losses, prepare, train
+from training_recipes.samplecnn_msd import export, losses, optimization, prepare, train
 
 SOUNDTRACKS = 3
 
@@ -195,7 +195,7 @@ def test_averaged_weights_are_the_moving_average_and_raw_weights_return():
     optimizer = keras.optimizers.Adam(0.1, use_ema=True, ema_momentum=0.5)
     model.compile(optimizer=optimizer, loss="mse")
     x, y = np.ones((4, 3), np.float32), np.full((4, 2), 5.0, np.float32)
-    with train.averaged_weights(model, optimizer):  # not built yet: nothing to swap
+    with optimization.averaged_weights(model, optimizer):  # not built yet: nothing to swap
         pass
     raw = []
     for _ in range(3):
@@ -204,7 +204,7 @@ def test_averaged_weights_are_the_moving_average_and_raw_weights_return():
     expected = raw[0]
     for later in raw[1:]:  # the first step's average is that step's weights
         expected = [0.5 * e + 0.5 * w for e, w in zip(expected, later)]
-    with train.averaged_weights(model, optimizer):
+    with optimization.averaged_weights(model, optimizer):
         inside = [np.array(v) for v in model.trainable_variables]
     for got, want, last in zip(inside, expected, raw[-1]):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
@@ -223,6 +223,35 @@ def test_train_with_ema_keeps_averaged_weights_and_resumes(corpus, cache, tmp_pa
         _train(corpus, cache, run, 4, resume=True)
     with pytest.raises(SystemExit):
         _train(corpus, cache, tmp_path / "bad", 1, extra=["--ema-decay", "1.5"])
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine():
+    lr = optimization.learning_rate_at
+    assert [lr(s, 1.0, warmup_steps=4) for s in (0, 1, 3, 50)] == [0.25, 0.5, 1.0, 1.0]
+    assert np.allclose([lr(s, 1.0, 4, 10) for s in (4, 9, 14, 99)], [1.0, 0.5, 0.0, 0.0])
+    assert np.isclose(lr(14, 2.0, 4, 10, final_fraction=0.1), 0.2) and lr(7, 2.0) == 2.0
+
+
+def test_schedule_continues_across_a_resume_and_restarts_when_it_changes():
+    made = {"from_step": 0, "lr": 1e-3, "resume": False}
+    began = {"from_step": 5, "lr": 3e-4, "warmup_steps": 10, "decay_steps": 100, "resume": False}
+    resumed = {**began, "from_step": 20, "resume": True}
+    assert optimization.schedule_origin([made, began, resumed, {**resumed, "from_step": 30}]) == 5
+    assert optimization.schedule_origin([made, began, {**resumed, "decay_steps": 50}]) == 20
+    assert optimization.schedule_origin([made, began, {**began, "from_step": 20}]) == 20  # a new run
+
+
+def test_train_follows_the_schedule_through_a_resume(corpus, cache, tmp_path):
+    def saved_lr(run):
+        saved = np.load(run / "checkpoints" / "optimizer.npz")
+        return [float(saved[name]) for name in saved.files if saved[name].shape == ()]
+
+    run, schedule = tmp_path / "run", ["--lr", "1e-3", "--warmup-steps", "2", "--decay-steps", "4"]
+    _train(corpus, cache, run, 1, extra=schedule)
+    assert np.isclose(saved_lr(run), 0.5e-3).any()  # step 0 of a 2-step warm-up
+    _train(corpus, cache, run, 4, resume=True, extra=schedule)
+    # step 3: one step into the cosine (a restarted warm-up would give 1e-3 here)
+    assert np.isclose(saved_lr(run), 1e-3 * 0.5 * (1 + np.cos(np.pi / 4))).any()
 
 
 def test_history_keeps_only_steps_a_resumed_run_will_not_redo(tmp_path):

@@ -36,10 +36,13 @@ def tag_loss(name, logit_floor=1e-4, listwise_weight=0.0, temperature=1.0):
     """The tag loss by name; `logit_floor` clips logit-mse's scores to [floor, 1 - floor], so a
     larger floor stops the student spending effort on how improbable an absent tag is. With
     `listwise_weight`, `listwise_kl` is added (the per-tag loss keeps the scores' level)."""
-    per_tag = keras.losses.BinaryCrossentropy(reduction=None) if name == "bce" else \
-        (lambda y_true, y_pred: logit_mse(y_true, y_pred, eps=logit_floor))
+    if name == "bce":
+        # per-example only when a listwise term is added to it
+        per_tag = keras.losses.BinaryCrossentropy(reduction=None if listwise_weight else "sum_over_batch_size")
+    else:
+        per_tag = lambda y_true, y_pred: logit_mse(y_true, y_pred, eps=logit_floor)  # noqa: E731
     if not listwise_weight:
-        return keras.losses.BinaryCrossentropy() if name == "bce" else per_tag
+        return per_tag
     return lambda y_true, y_pred: per_tag(y_true, y_pred) + listwise_weight * listwise_kl(y_true, y_pred, temperature)
 
 

@@ -2,6 +2,7 @@
 
     python -m training_recipes.samplecnn_msd.train --cache runs/samplecnn-msd/cache \
         --out runs/samplecnn-msd --validation "Soundtrack A,Soundtrack B" --hours 2 [--resume]
+        [--warmup-steps W --decay-steps D]  (optimization.py)
 
 Student: SampleCNN of Table 3.1 (59,049 samples at 22,050 Hz) with a linear 256-d
 embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
@@ -26,7 +27,6 @@ Logs: <out>/train.log, <out>/history.jsonl. Stage 3 is `export.py`.
 """
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -43,6 +43,7 @@ import zoo
 from training_recipes.common.metrics import mean_average_precision, roc_auc_macro
 from training_recipes.samplecnn_msd.losses import TAG_LOSSES, embedding_loss, tag_loss
 from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES, window_span_22k
+from training_recipes.samplecnn_msd.optimization import averaged_weights, learning_rate_at, schedule_origin
 
 EMBEDDING_SIZE = 256
 log = logging.getLogger("samplecnn_msd.train")
@@ -147,28 +148,6 @@ def evaluate(model, cache, items, batch_size=24, teacher_songs=None):
     return {"tag_roc_auc_vs_teacher": agreement,
             "soundtrack_map": float(mean_average_precision(songs, soundtracks)),
             "teacher_song_map": float(mean_average_precision(teacher_songs, soundtracks))}
-
-
-@contextlib.contextmanager
-def averaged_weights(train_model, optimizer):
-    """Inside, the trainable weights are the optimizer's moving average of them (Polyak
-    averaging; a no-op without --ema-decay); the raw weights come back on exit. The
-    validation figures of raw weights swing between evaluations minutes apart (weights, not
-    batch-norm statistics or the choice of windows: recomputing the statistics or scoring
-    16 windows per track instead of 6 moved them by < 0.01), so the average is what is kept."""
-    variables = train_model.trainable_variables
-    if not (optimizer.use_ema and optimizer.built):
-        yield
-        return
-    raw = [ops.convert_to_numpy(v) for v in variables]
-    optimizer.finalize_variable_values(variables)
-    for variable in variables:  # own copies: on JAX the assignment shares (donated) buffers
-        variable.assign(ops.convert_to_numpy(variable))
-    try:
-        yield
-    finally:
-        for variable, value in zip(variables, raw):
-            variable.assign(value)
 
 
 def open_history(path, resumed_step=None):
@@ -314,6 +293,7 @@ def train(args):
     if init_sha256:  # names the starting weights even after the preset is replaced
         phase["init_sha256"] = init_sha256
     phases.append(phase)
+    schedule_start = schedule_origin(phases)
     tracks = cache["tracks"]
     (out / "config.json").write_text(json.dumps({**vars(args), "phases": phases,
                                                  "train_tracks": [tracks[i]["path"] for i in train_ids],
@@ -327,6 +307,8 @@ def train(args):
     while time.time() < deadline and state["step"] < args.max_steps:
         began = time.time()
         x, y = sampler.batch()
+        optimizer.learning_rate.assign(learning_rate_at(state["step"] - schedule_start, args.lr, args.warmup_steps,
+                                                        args.decay_steps, args.final_lr_fraction))
         logs = train_model.train_on_batch(x, y, return_dict=True)
         state["step"] += 1
         state["examples"] += len(x)
@@ -365,6 +347,12 @@ def main(argv=None):
     parser.add_argument("--hours", type=float, default=2.0, help="wall-clock budget of this run")
     parser.add_argument("--max-steps", type=int, default=10**9)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup-steps", type=int, default=0,
+                        help="raise the learning rate linearly from 0 over these steps (after --init-from)")
+    parser.add_argument("--decay-steps", type=int, default=0,
+                        help="then lower it along a cosine to lr * --final-lr-fraction over these steps; "
+                             "0 keeps it constant")
+    parser.add_argument("--final-lr-fraction", type=float, default=0.0)
     parser.add_argument("--logit-floor", type=float, default=1e-4,
                         help="logit-mse clips scores to [floor, 1 - floor] before taking log-odds")
     parser.add_argument("--tag-loss", choices=TAG_LOSSES, default="bce",
