@@ -73,9 +73,20 @@ EXCLUDED = {
                     "tutorial/*.wav) and a Theora video intro (intro/boswars_intro.ogg)",
     "opencity-data": "no music: sound/ holds only short sound effects (*.wav)",
     "neverball-data": "no music in 1.6.0+git20180603-3 (levels, shots, sets only); "
-                      "Neverball's bgm/*.ogg is in neverball-common, not downloaded",
+                      "Neverball's bgm/*.ogg is in neverball-common (in PACKAGES)",
     "openarena-data": "no music: baseoa/pak0.pk3 and missionpack/mp-pak0.pk3 hold only "
                       "sound effects and voices (sound/*), no music/ (checked with unzip -l)",
+    "ri-li-data": "music is FastTracker / ProTracker modules (Ri-li/Sounds/jeu1.xm, "
+                  "jeu2.xm, menu.mod); libsndfile cannot decode them; the .wav files are "
+                  "effects (language.It is a data file, not a module)",
+    "trigger-rally-data": "no music: data.zip holds only sound effects and co-driver "
+                          "calls (sounds/**/*.wav; no .ogg / .mp3, checked with unzip -l)",
+    "endless-sky-data": "no music: sounds/ holds effects and one ambient loop "
+                        "(sounds/ambient/machinery.mp3; copyright: public-domain "
+                        "freesound.org sounds)",
+    "lordsawar-data": "licence unclear: music/*.ogg (Max Von Juntz's FreeLords OST, Kevin "
+                      "MacLeod's Interloper, an untagged intro) has no copyright stanza or "
+                      "credits of its own, only Files: * (GPL-3+, the code's authors)",
 }
 
 _ETR = (("*-jt.ogg", "Joseph Toscano"), ("*-cp.ogg", "Christian Picon"),
@@ -89,6 +100,17 @@ _HEDGEWARS = (("City.ogg", "HSR"), ("Rock.ogg", "HSR"), ("Compost.ogg", "HG"),
 _MEGAGLEST = (("*/egypt/music/*", "Margaras"), ("*/indian/music/*", "Aminos"),
               ("*/persian/music/*", "Aminos"), ("*/norsemen/music/*", "Manolo Camp"),
               ("*/romans/music/*", "Mattias Westlund"))
+_FREECOL = (("musicbox.ogg", "Stian Grenborgen"), ("*.ogg", "Alexander Zhelanov"))
+_NAEV = tuple((g, "Nikola Whallon") for g in (  # untagged; dat/snd/SOUND_LICENSE.yaml
+    "ambient[1-3]*.ogg", "automat.ogg", "battlesomething*", "collective*", "empire*",
+    "flf_battle*", "intrigue.ogg", "intro.ogg", "nebu_battle*", "sirius1.ogg",
+    "tension.ogg", "upbeat.ogg", "zalek*"))
+_WARMUX = (("Olivier_Militon.*", "Olivier Militon"), ("Mike_Errecart.*", "Mike Errecart"),
+           ("*ux.ogg", "Sébastien Sabouret"), ("Divertissement_*", "Lawrence Azzoug"))
+_WIDELANDS = (("ingame_0[02349].ogg", "Nikola Whallon"),
+              ("ingame_1[01389].ogg", "Nikola Whallon"), ("ingame_20.ogg", "Nikola Whallon"),
+              ("ingame_0[18].ogg", "Jan Bruns"), ("ingame_12.ogg", "Jan Bruns"),
+              ("ingame_2[38].ogg", "Klaus Halfmann"))  # tags: composer= (not read), artist=
 PACKAGES = (
     MusicPackage(
         "drascula-music", "Drascula: The Vampire Strikes Back",
@@ -179,6 +201,69 @@ PACKAGES = (
         size_mb=4.2, verified=True,
         notes="headerless unsigned 8-bit stereo 22,050 Hz (xblast's SDL sound code: "
               "AUDIO_U8, 2 channels, songs not flagged mono); stored as FLAC"),
+    MusicPackage(
+        "flare-game", "Flare", ("usr/share/games/flare/mods/fantasycore/music/*.ogg",),
+        exclude=("*/wind_ambient.ogg",), composer_from_copyright=False, size_mb=122.5,
+        notes="11 tracks; Files: * is the art/data licence (CC-BY-SA-3.0+); credits.txt "
+              "names the composers Brandon Morris and remaxim, not per file; "
+              "wind_ambient (an ambient loop by Luke.RUSTLTD) left out"),
+    MusicPackage(
+        "freecol", "FreeCol",
+        ("usr/share/games/freecol/default/resources/music/default/*.ogg",),
+        composers=_FREECOL, source_dir=("usr/share/games/freecol/", "data/"), size_mb=142.0,
+        notes="6 tracks; stanza data/default/resources/music/default/*: CC-BY-4.0; "
+              "composers from its README.md; base/resources/sound/intro.ogg (Ivica Ico "
+              "Bukvic) left out: only Files: * (GPL-2+, the FreeCol Team) covers it"),
+    MusicPackage(
+        "marsshooter-data", "M.A.R.S.",
+        ("usr/share/games/marsshooter/audio/music/*.ogg",
+         "usr/share/games/marsshooter/audio/menu.ogg",
+         "usr/share/games/marsshooter/audio/tutorial.ogg"),
+        composer="Obsidian Shell", source_dir=("usr/share/games/marsshooter/", "data/"),
+        size_mb=68.4, notes="12 tracks by the band Obsidian Shell, relicensed CC-BY-SA-3.0 "
+                            "(own stanza); audio/toon, interface, announcer: effects"),
+    MusicPackage(
+        "naev-data", "Naev", ("usr/share/naev/dat/snd/music/*.ogg",),
+        exclude=("*/launch2.ogg", "*/landing_sinister.ogg"), composers=_NAEV,
+        composer_from_copyright=False, own_stanza_only=True,
+        source_dir=("usr/share/naev/", "./"), size_mb=349.5,
+        notes="45 tracks; per-file stanzas: Vega Strike GPL-2+, Nikola Whallon GPL-3 or "
+              "CC-BY-3.0, Askyel CC-BY-SA-3.0, Zeropage CC-BY-3.0; the 7 tracks the "
+              "copyright file misses (CC0 / CC-BY / CC-BY-SA-4.0 per SOUND_LICENSE.yaml) "
+              "are skipped; launch2, landing_sinister (< 20 s stingers) left out"),
+    MusicPackage(
+        "neverball-common", "Neverball", ("usr/share/games/neverball/bgm/*.ogg",),
+        composer="Robert Kooima", composers=(("track6.ogg", "Ian Walker"),),
+        composer_from_copyright=False, size_mb=16.7,
+        notes="8 tracks; Files: * GPL-2+ (Robert Kooima and Neverball contributors); "
+              "composers from upstream doc/authors.txt (not shipped)"),
+    MusicPackage(
+        "warmux-data", "WarMUX", ("usr/share/games/warmux/music/*/*.ogg",),
+        exclude=("*/Olivier_Militon.-.Apnee2.ogg",), composers=_WARMUX, licence="GPL-2+",
+        composer_from_copyright=False, size_mb=98.5,
+        notes="12 tracks; free-form copyright (GPL-2+, package-wide); composers from "
+              "authors.xml (construction.ogg uncredited); Apnee2 left out: same length "
+              "to the sample as Apnee, probably a second encoding"),
+    MusicPackage(
+        "widelands-data", "Widelands", ("usr/share/games/widelands/data/music/*.ogg",),
+        exclude=("*/ingame_14.ogg", "*/ingame_27.ogg"), composers=_WIDELANDS,
+        composer_from_copyright=False, size_mb=381.4,
+        notes="29 tracks; Files: * GPL-2+ (the Widelands Development Team; in-game "
+              "credits list the musicians), ingame_24-26 CC-BY-SA-3.0 (Stuart Marshall); "
+              "composers from the files' tags; ingame_14 is a byte copy of menu.ogg; "
+              "ingame_27 (Stuart Marshall too, no stanza of its own) left out: unclear"),
+    MusicPackage(
+        "frozen-bubble-data", "Frozen Bubble",
+        ("usr/share/games/frozen-bubble/snd/*zik*.ogg",),
+        composer="Matthias Le Bidan", composer_from_copyright=False, size_mb=21.9,
+        notes="3 tracks; Files: * GPL-2 (the Frozen-Bubble Team); composer from upstream "
+              "credits (the three musics); the rest of snd/ is effects"),
+    MusicPackage(
+        "freeorion-data", "FreeOrion",
+        ("usr/share/games/freeorion/default/data/sound/artificial_intelligence_v3.ogg",),
+        composer="Kenneth Welch", size_mb=120.5,
+        notes="1 track (10.5 min); stanza *.ogg: CC-BY-SA-3.0 (the FreeOrion project); "
+              "composer from its artist tag; the rest of data/sound/ is effects"),
 )
 
 _BY_NAME = {p.name: p for p in PACKAGES}
