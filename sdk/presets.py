@@ -89,7 +89,7 @@ register_preset(
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
         # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights).
-        weights_sha256={"model.weights.h5": "e94173af7d43d6b579bc17542874b08d933f8c850e87fe770f17e5b345dc9c36"},
+        weights_sha256={"model.weights.h5": "e22c50f948504a0d6e847084db1f0627245e9925dcabce6006e36766da99a946"},
         bundled=True,
     )
 )
