@@ -252,6 +252,8 @@ def test_train_follows_the_schedule_through_a_resume(corpus, cache, tmp_path):
     _train(corpus, cache, run, 4, resume=True, extra=schedule)
     # step 3: one step into the cosine (a restarted warm-up would give 1e-3 here)
     assert np.isclose(saved_lr(run), 1e-3 * 0.5 * (1 + np.cos(np.pi / 4))).any()
+    with pytest.raises(SystemExit):
+        _train(corpus, cache, tmp_path / "bad", 1, extra=["--warmup-steps", "-1"])
 
 
 def test_history_keeps_only_steps_a_resumed_run_will_not_redo(tmp_path):

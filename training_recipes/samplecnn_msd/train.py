@@ -42,8 +42,8 @@ from tqdm import tqdm
 import zoo
 from training_recipes.common.metrics import mean_average_precision, roc_auc_macro
 from training_recipes.samplecnn_msd.losses import TAG_LOSSES, embedding_loss, tag_loss
-from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES, window_span_22k
 from training_recipes.samplecnn_msd.optimization import averaged_weights, learning_rate_at, schedule_origin
+from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES, window_span_22k
 
 EMBEDDING_SIZE = 256
 log = logging.getLogger("samplecnn_msd.train")
@@ -382,6 +382,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0.0 <= args.ema_decay < 1.0:
         parser.error(f"--ema-decay {args.ema_decay}: must be in [0, 1)")
+    if min(args.warmup_steps, args.decay_steps) < 0 or not 0.0 <= args.final_lr_fraction <= 1.0:
+        parser.error("--warmup-steps and --decay-steps must be >= 0, --final-lr-fraction in [0, 1]")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=Path(args.out) / "train.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
