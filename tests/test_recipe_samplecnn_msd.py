@@ -114,6 +114,12 @@ def test_listwise_kl_compares_which_tags_rank_highest():
     assert float(np.asarray(with_bce(teacher, swapped))[0]) == pytest.approx(bce + np.log(2), rel=1e-3)
 
 
+def _saved_scalars(run):
+    """The scalar optimizer variables of a run's checkpoint (the learning rate among them)."""
+    saved = np.load(run / "checkpoints" / "optimizer.npz")
+    return [float(saved[name]) for name in saved.files if saved[name].shape == ()]
+
+
 def _train(corpus, cache, out, steps, resume=False, extra=()):
     argv = ["--cache", str(cache), "--corpus", str(corpus), "--out", str(out), "--validation", "Soundtrack 2",
             "--max-steps", str(steps), "--eval-minutes", "0", "--soundtracks-per-batch", "2",
@@ -129,8 +135,7 @@ def test_train_resume_export_load(corpus, cache, tmp_path):
     _train(corpus, cache, run, 3, resume=True, extra=["--tag-loss", "logit-mse", "--lr", "3e-4"])
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["step"] == 3  # continued from step 2, not restarted
-    saved = np.load(run / "checkpoints" / "optimizer.npz")
-    scalars = [float(saved[name]) for name in saved.files if saved[name].shape == ()]
+    scalars = _saved_scalars(run)
     assert np.isclose(scalars, 3e-4).any() and not np.isclose(scalars, 1e-3).any()  # --lr wins on resume
     phases = json.loads((run / "config.json").read_text())["phases"]
     assert [(p["from_step"], p["tag_loss"]) for p in phases] == [(0, "bce"), (2, "logit-mse")]
@@ -242,16 +247,12 @@ def test_schedule_continues_across_a_resume_and_restarts_when_it_changes():
 
 
 def test_train_follows_the_schedule_through_a_resume(corpus, cache, tmp_path):
-    def saved_lr(run):
-        saved = np.load(run / "checkpoints" / "optimizer.npz")
-        return [float(saved[name]) for name in saved.files if saved[name].shape == ()]
-
     run, schedule = tmp_path / "run", ["--lr", "1e-3", "--warmup-steps", "2", "--decay-steps", "4"]
     _train(corpus, cache, run, 1, extra=schedule)
-    assert np.isclose(saved_lr(run), 0.5e-3).any()  # step 0 of a 2-step warm-up
+    assert np.isclose(_saved_scalars(run), 0.5e-3).any()  # step 0 of a 2-step warm-up
     _train(corpus, cache, run, 4, resume=True, extra=schedule)
     # step 3: one step into the cosine (a restarted warm-up would give 1e-3 here)
-    assert np.isclose(saved_lr(run), 1e-3 * 0.5 * (1 + np.cos(np.pi / 4))).any()
+    assert np.isclose(_saved_scalars(run), 1e-3 * 0.5 * (1 + np.cos(np.pi / 4))).any()
     with pytest.raises(SystemExit):
         _train(corpus, cache, tmp_path / "bad", 1, extra=["--warmup-steps", "-1"])
 

@@ -175,9 +175,10 @@ def save_checkpoint(out, model, optimizer, state, sampler):
     os.replace(ckpt / "state.tmp.json", ckpt / "state.json")
 
 
-def restore_checkpoint(out, model, optimizer, train_model, sampler, learning_rate):
-    """Weights, optimizer moments and sampler state of <out>/checkpoints. The learning rate is
-    the one asked for now, not the saved one (it is an optimizer variable in Keras 3)."""
+def restore_checkpoint(out, model, optimizer, train_model, sampler):
+    """Weights, optimizer moments and sampler state of <out>/checkpoints. The saved learning rate
+    comes back too (an optimizer variable in Keras 3); `train` sets the one asked for now, from
+    its schedule, before every step."""
     ckpt = out / "checkpoints"
     model.load_weights(ckpt / "latest.weights.h5")
     optimizer.build(train_model.trainable_variables)
@@ -188,7 +189,6 @@ def restore_checkpoint(out, model, optimizer, train_model, sampler, learning_rat
                          "(resume with the --ema-decay the run began with: it adds the averages)")
     for variable, value in zip(optimizer.variables, values):
         variable.assign(value)
-    optimizer.learning_rate.assign(learning_rate)
     state = json.loads((ckpt / "state.json").read_text())
     sampler.rng.bit_generator.state = state.pop("rng")
     return state
@@ -280,7 +280,7 @@ def train(args):
     phases, init_sha256 = [], None
     resumed = args.resume and (out / "checkpoints" / "state.json").is_file()
     if resumed:
-        state = restore_checkpoint(out, model, optimizer, train_model, sampler, args.lr)
+        state = restore_checkpoint(out, model, optimizer, train_model, sampler)
         log.info("resumed at step %d", state["step"])
         if (out / "config.json").is_file():
             previous = json.loads((out / "config.json").read_text())
