@@ -204,6 +204,7 @@ PACKAGES = (
     MusicPackage(
         "flare-game", "Flare", ("usr/share/games/flare/mods/fantasycore/music/*.ogg",),
         exclude=("*/wind_ambient.ogg",), composer_from_copyright=False, size_mb=122.5,
+        verified=True,
         notes="11 tracks; Files: * is the art/data licence (CC-BY-SA-3.0+); credits.txt "
               "names the composers Brandon Morris and remaxim, not per file; "
               "wind_ambient (an ambient loop by Luke.RUSTLTD) left out"),
@@ -211,6 +212,7 @@ PACKAGES = (
         "freecol", "FreeCol",
         ("usr/share/games/freecol/default/resources/music/default/*.ogg",),
         composers=_FREECOL, source_dir=("usr/share/games/freecol/", "data/"), size_mb=142.0,
+        verified=True,
         notes="6 tracks; stanza data/default/resources/music/default/*: CC-BY-4.0; "
               "composers from its README.md; base/resources/sound/intro.ogg (Ivica Ico "
               "Bukvic) left out: only Files: * (GPL-2+, the FreeCol Team) covers it"),
@@ -220,13 +222,14 @@ PACKAGES = (
          "usr/share/games/marsshooter/audio/menu.ogg",
          "usr/share/games/marsshooter/audio/tutorial.ogg"),
         composer="Obsidian Shell", source_dir=("usr/share/games/marsshooter/", "data/"),
-        size_mb=68.4, notes="12 tracks by the band Obsidian Shell, relicensed CC-BY-SA-3.0 "
-                            "(own stanza); audio/toon, interface, announcer: effects"),
+        size_mb=68.4, verified=True,
+        notes="12 tracks by the band Obsidian Shell, relicensed CC-BY-SA-3.0 "
+              "(own stanza); audio/toon, interface, announcer: effects"),
     MusicPackage(
         "naev-data", "Naev", ("usr/share/naev/dat/snd/music/*.ogg",),
         exclude=("*/launch2.ogg", "*/landing_sinister.ogg"), composers=_NAEV,
         composer_from_copyright=False, own_stanza_only=True,
-        source_dir=("usr/share/naev/", "./"), size_mb=349.5,
+        source_dir=("usr/share/naev/", "./"), size_mb=349.5, verified=True,
         notes="45 tracks; per-file stanzas: Vega Strike GPL-2+, Nikola Whallon GPL-3 or "
               "CC-BY-3.0, Askyel CC-BY-SA-3.0, Zeropage CC-BY-3.0; the 7 tracks the "
               "copyright file misses (CC0 / CC-BY / CC-BY-SA-4.0 per SOUND_LICENSE.yaml) "
@@ -234,20 +237,20 @@ PACKAGES = (
     MusicPackage(
         "neverball-common", "Neverball", ("usr/share/games/neverball/bgm/*.ogg",),
         composer="Robert Kooima", composers=(("track6.ogg", "Ian Walker"),),
-        composer_from_copyright=False, size_mb=16.7,
+        composer_from_copyright=False, size_mb=16.7, verified=True,
         notes="8 tracks; Files: * GPL-2+ (Robert Kooima and Neverball contributors); "
               "composers from upstream doc/authors.txt (not shipped)"),
     MusicPackage(
         "warmux-data", "WarMUX", ("usr/share/games/warmux/music/*/*.ogg",),
         exclude=("*/Olivier_Militon.-.Apnee2.ogg",), composers=_WARMUX, licence="GPL-2+",
-        composer_from_copyright=False, size_mb=98.5,
+        composer_from_copyright=False, size_mb=98.5, verified=True,
         notes="12 tracks; free-form copyright (GPL-2+, package-wide); composers from "
               "authors.xml (construction.ogg uncredited); Apnee2 left out: same length "
               "to the sample as Apnee, probably a second encoding"),
     MusicPackage(
         "widelands-data", "Widelands", ("usr/share/games/widelands/data/music/*.ogg",),
         exclude=("*/ingame_14.ogg", "*/ingame_27.ogg"), composers=_WIDELANDS,
-        composer_from_copyright=False, size_mb=381.4,
+        composer_from_copyright=False, size_mb=381.4, verified=True,
         notes="29 tracks; Files: * GPL-2+ (the Widelands Development Team; in-game "
               "credits list the musicians), ingame_24-26 CC-BY-SA-3.0 (Stuart Marshall); "
               "composers from the files' tags; ingame_14 is a byte copy of menu.ogg; "
@@ -255,13 +258,13 @@ PACKAGES = (
     MusicPackage(
         "frozen-bubble-data", "Frozen Bubble",
         ("usr/share/games/frozen-bubble/snd/*zik*.ogg",),
-        composer="Matthias Le Bidan", composer_from_copyright=False, size_mb=21.9,
+        composer="Matthias Le Bidan", composer_from_copyright=False, size_mb=21.9, verified=True,
         notes="3 tracks; Files: * GPL-2 (the Frozen-Bubble Team); composer from upstream "
               "credits (the three musics); the rest of snd/ is effects"),
     MusicPackage(
         "freeorion-data", "FreeOrion",
         ("usr/share/games/freeorion/default/data/sound/artificial_intelligence_v3.ogg",),
-        composer="Kenneth Welch", size_mb=120.5,
+        composer="Kenneth Welch", size_mb=120.5, verified=True,
         notes="1 track (10.5 min); stanza *.ogg: CC-BY-SA-3.0 (the FreeOrion project); "
               "composer from its artist tag; the rest of data/sound/ is effects"),
 )
