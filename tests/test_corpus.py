@@ -11,7 +11,7 @@ import soundfile
 
 from sdk.audio import audio_info
 from training_recipes import corpus
-from training_recipes.corpus_collect import read_tags
+from training_recipes.corpus_collect import collect, dest_name, read_tags, sniff_audio_suffix
 from training_recipes.corpus_evaluation_packages import EVALUATION_PACKAGES
 from training_recipes.corpus_packages import EXCLUDED, PACKAGES, RESERVED, MusicPackage
 
@@ -293,3 +293,30 @@ def test_placeholder_tags_are_none(tmp_path):
                                "album": None}
     assert read_tags(tmp_path / "missing.ogg") == dict.fromkeys(("title", "artist",
                                                                  "genre", "album"))
+
+
+def test_extensionless_audio_and_love_archives(tmp_path):
+    """Ogg files shipped without an extension (blobwars) are found by their magic bytes;
+    a .love game file is unpacked like a zip (mrrescue)."""
+    root, unpack = tmp_path / "root", tmp_path / "unpack"
+    music = root / "usr/share/games/blob/music"
+    music.mkdir(parents=True)
+    soundfile.write(tmp_path / "a.ogg", _tone(0.5, 8000), 8000)
+    shutil.copyfile(tmp_path / "a.ogg", music / "arctic")
+    (music / "arctic.tags").write_text("SinQ - Arctic\n")
+    (music / "readme").write_text("not audio, no extension\n")
+    with zipfile.ZipFile(root / "usr/share/games/blob/game.love", "w") as zf:
+        zf.write(tmp_path / "a.ogg", "data/sfx/music.ogg")
+        zf.writestr("main.lua", "-- code")
+    spec = MusicPackage("blob", "Blob", ("usr/share/games/blob/music/*",
+                                         "usr/share/games/blob/*.love::data/sfx/*.ogg"),
+                        exclude=("*.tags",))
+    skipped = []
+    found = collect(root, spec, unpack, skipped)
+    assert [original for _, original in found] == [
+        "usr/share/games/blob/music/arctic", "usr/share/games/blob/game.love!data/sfx/music.ogg"]
+    local = found[0][0]
+    assert local.suffix == ".ogg" and local.is_relative_to(unpack)
+    assert audio_info(local)["sample_rate"] == 8000
+    assert sniff_audio_suffix(music / "readme") is None and not skipped
+    assert dest_name(found[0][1], set(), local.suffix) == "arctic.ogg"

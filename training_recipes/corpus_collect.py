@@ -1,8 +1,9 @@
 """Finding a package's music files and reading their tags, for the corpus builder.
 
 `collect` walks an unpacked package with a MusicPackage's patterns: plain files,
-members of .pk3 / .zip archives, and headerless PCM (`spec.raw`, converted to
-FLAC). `read_tags` gives a file's title / artist / genre / album tags.
+members of .pk3 / .zip / .love archives, headerless PCM (`spec.raw`, converted to
+FLAC), and audio files without an extension (recognised by their magic bytes).
+`read_tags` gives a file's title / artist / genre / album tags.
 """
 
 import fnmatch
@@ -15,9 +16,11 @@ import soundfile
 
 from sdk.audio import AUDIO_EXTENSIONS
 
-__all__ = ["TAG_FIELDS", "collect", "dest_name", "read_tags"]
+__all__ = ["TAG_FIELDS", "collect", "dest_name", "read_tags", "sniff_audio_suffix"]
 
-ARCHIVE_EXTENSIONS = (".pk3", ".zip")
+ARCHIVE_EXTENSIONS = (".pk3", ".zip", ".love")  # a LÖVE game file is a zip
+# Leading bytes of the containers libsndfile reads, for files shipped without an extension.
+_MAGIC = ((b"OggS", ".ogg"), (b"fLaC", ".flac"), (b"RIFF", ".wav"), (b"ID3", ".mp3"))
 TAG_FIELDS = ("title", "artist", "genre", "album")
 _PLACEHOLDERS = {"", "unknown", "<unknown>", "(unknown)", "none", "(none)", "<none>", "n/a"}
 
@@ -43,6 +46,16 @@ def read_tags(path):
 
 def _audio_ext(path):
     return PurePosixPath(str(path)).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def sniff_audio_suffix(path):
+    """".ogg" / ".flac" / ".wav" / ".mp3" from the first bytes of `path`, else None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return None
+    return next((suffix for magic, suffix in _MAGIC if head.startswith(magic)), None)
 
 
 def _excluded(spec, original):
@@ -105,6 +118,14 @@ def collect(root, spec, unpack_dir, skipped):
                 except (RuntimeError, TypeError, ValueError, OSError) as exc:
                     skipped.append({"original_path": rel, "reason": f"raw PCM: {exc}"})
                     continue
+                seen.add(rel)
+                found.append((local, rel))
+                continue
+            suffix = sniff_audio_suffix(path) if not path.suffix else None
+            if suffix:  # named copy, so later steps see what the file holds
+                local = unpack_dir / (rel + suffix)
+                local.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, local)
                 seen.add(rel)
                 found.append((local, rel))
                 continue

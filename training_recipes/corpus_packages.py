@@ -1,27 +1,9 @@
 """Debian packages with free (DFSG) game music, for the training corpus builder.
 
-Each `MusicPackage` says where the music lives inside the package: glob patterns
-relative to the package root (no leading slash, `**` allowed). A pattern may name
-archives (.pk3 / .zip): every audio file inside a matched archive is unpacked, or
-only the members matching an inner glob given after "::", e.g.
-"usr/share/games/x/*.pk3::music/*.ogg". `exclude` globs (on the path inside the
-package, file names compared case-insensitively) drop matched files: sped-up
-copies of other tracks, or files whose licence the copyright file leaves unclear.
-
-`licence` overrides the licence read from the copyright file (free-form copyright
-files, or a credits file inside the package naming the music's licence);
-`composers` are (glob on the file name, composer) pairs from the package's own
-music credits; otherwise a file's artist tag names its composer, then (unless
-`composer_from_copyright=False`: they are the code's authors there) the holders
-in the copyright file. `source_dir` maps the
-install directory to the source directory the DEP-5 "Files:" globs are written
-against. `raw` = (sample_rate, channels, soundfile subtype) decodes headerless PCM
-files (converted to FLAC in the corpus). `own_stanza_only` skips (to skipped.jsonl)
-files with no DEP-5 stanza of their own, where only the catch-all "Files: *" (the
-code's licence and authors) would speak for them.
-
-`verified=True` means the paths were checked with `dpkg-deb -c` against the real
-.deb and the package was built for real. `size_mb` is the .deb size.
+PACKAGES is the table of MusicPackage entries (music_package says what each field
+means): the first surveys here, the later one (training_recipes/corpus_candidates.md)
+in corpus_packages_more. `verified=True` means the paths were checked with
+`dpkg-deb -c` against the real .deb and the package was built for real.
 
 RESERVED packages are held out for evaluation and must never enter the training
 corpus; `build` refuses them. EVALUATION_PACKAGES (corpus_evaluation_packages)
@@ -29,27 +11,10 @@ describe them for `build-evaluation` only. EXCLUDED packages were looked at and
 are not usable.
 """
 
-from dataclasses import dataclass, field
+from training_recipes.corpus_packages_more import MORE_PACKAGES
+from training_recipes.music_package import MusicPackage
 
 __all__ = ["EXCLUDED", "PACKAGES", "RESERVED", "MusicPackage", "get_package"]
-
-
-@dataclass(frozen=True)
-class MusicPackage:
-    name: str
-    soundtrack: str  # album-level label
-    patterns: tuple  # globs relative to the package root; "archive-glob::inner-glob"
-    composer: str | None = None  # default when neither file names nor copyright name one
-    size_mb: float | None = None  # .deb size
-    verified: bool = False  # paths checked against the real package contents
-    notes: str = field(default="", compare=False)
-    exclude: tuple = ()  # globs of matched files to leave out
-    licence: str | None = None  # overrides the copyright file's licence
-    composers: tuple = ()  # ((file-name glob, composer), ...) from the package's credits
-    composer_from_copyright: bool = True  # copyright holders may name the composer
-    source_dir: tuple | None = None  # (install prefix, source prefix) for DEP-5 globs
-    raw: tuple | None = None  # (sample_rate, channels, subtype) of headerless PCM
-    own_stanza_only: bool = False  # skip files only the catch-all "Files: *" covers
 
 
 # Evaluation-only soundtracks: never part of the training corpus. wesnoth-music is
@@ -87,6 +52,9 @@ EXCLUDED = {
     "lordsawar-data": "licence unclear: music/*.ogg (Max Von Juntz's FreeLords OST, Kevin "
                       "MacLeod's Interloper, an untagged intro) has no copyright stanza or "
                       "credits of its own, only Files: * (GPL-3+, the code's authors)",
+    "starfighter-data": "licence unclear per track: music/*.ogg (28 min) has only Files: * "
+                        "(GPL-2+, Parallel Realities and others); upstream took the tracks "
+                        "from OpenGameArt under several licences credits.txt does not itemise",
 }
 
 _ETR = (("*-jt.ogg", "Joseph Toscano"), ("*-cp.ogg", "Christian Picon"),
@@ -111,7 +79,7 @@ _WIDELANDS = (("ingame_0[02349].ogg", "Nikola Whallon"),
               ("ingame_1[01389].ogg", "Nikola Whallon"), ("ingame_20.ogg", "Nikola Whallon"),
               ("ingame_0[18].ogg", "Jan Bruns"), ("ingame_12.ogg", "Jan Bruns"),
               ("ingame_2[38].ogg", "Klaus Halfmann"))  # tags: composer= (not read), artist=
-PACKAGES = (
+_FIRST_SURVEYS = (
     MusicPackage(
         "drascula-music", "Drascula: The Vampire Strikes Back",
         ("usr/share/scummvm/drascula/audio/*.ogg",), size_mb=34.7, verified=True,
@@ -268,6 +236,7 @@ PACKAGES = (
         notes="1 track (10.5 min); stanza *.ogg: CC-BY-SA-3.0 (the FreeOrion project); "
               "composer from its artist tag; the rest of data/sound/ is effects"),
 )
+PACKAGES = _FIRST_SURVEYS + MORE_PACKAGES
 
 _BY_NAME = {p.name: p for p in PACKAGES}
 assert not RESERVED & set(_BY_NAME), "a reserved evaluation package is in PACKAGES"
