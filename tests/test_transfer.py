@@ -68,6 +68,8 @@ def test_report_structure(run):
     assert list(report["results"]) == ["test-transfer", "test-transfer (random init)"]
     kinds = [r["kind"] for r in report["results"].values()]
     assert kinds == ["pre-trained", "random init"]
+    fingerprints = [r["fingerprint"] for r in report["results"].values()]  # the weights the row measured
+    assert len(fingerprints[0]) == 64 and fingerprints[1] is None
     for result in report["results"].values():
         for column in ("linear_probe", "fine_tune"):
             entry = result[column]

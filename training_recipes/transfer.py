@@ -46,6 +46,7 @@ from training_recipes.evaluate import (
     select_soundtracks,
     short_name,
 )
+from training_recipes.evaluate_cache import preset_fingerprint
 from training_recipes.evaluate_metrics import unit_rows
 
 RANDOM_SUFFIX = " (random init)"
@@ -225,8 +226,10 @@ def run_row(row, model, kind, clips, y, splits, args):
     t0 = time.time()
     waves = clips.get(model.sample_rate)
     vectors = probe_features(model, waves, args.batch_size, row)
-    result = {"kind": kind, "preset": str(model.preset_id), "directory": None if kind != "pre-trained"
-              else str(model.directory), "parameter_count": int(model.keras_model.count_params()),
+    pretrained = kind == "pre-trained"
+    result = {"kind": kind, "preset": str(model.preset_id), "directory": str(model.directory) if pretrained
+              else None, "fingerprint": preset_fingerprint(model) if pretrained else None,  # which weights
+              "parameter_count": int(model.keras_model.count_params()),
               "linear_probe": linear_probe(vectors, y, splits, args.seed), "fine_tune": None}
     if args.finetune_epochs > 0:
         segments = [model.all_segment_inputs(wave, model.sample_rate) for wave in waves]
