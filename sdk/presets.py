@@ -89,7 +89,7 @@ register_preset(
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
         # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights).
-        weights_sha256={"model.weights.h5": "83c6a1d1f0d861095e28088cd432c8e37afea4a325acd015e5650f9fe4a94f83"},
+        weights_sha256={"model.weights.h5": "c15d82284beb516ecade0cb90ffe041fe595535bdd18e752d8c16edbb9b37376"},
         bundled=True,
     )
 )
