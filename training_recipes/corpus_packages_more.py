@@ -22,6 +22,13 @@ _BLOBWARS = tuple((name, "Lennaert van Driel") for name in  # the copyright's st
                                         "grasslands", "ice")) + (
     ("arctic", "Sander van Oirschot"), ("credits", "Sander van Oirschot"))
 
+def _kenta_cho(name, soundtrack, pattern, size_mb, notes):
+    """One of Kenta Cho's shooters: a free-form copyright, BSD-2-clause for the whole package,
+    and he is its sole author (no separate music credit)."""
+    return MusicPackage(name, soundtrack, (pattern,), licence="BSD-2-clause", composer="Kenta Cho",
+                        composer_from_copyright=False, size_mb=size_mb, verified=True, notes=notes)
+
+
 MORE_PACKAGES = (
     MusicPackage(
         "0ad-data", "0 A.D.",
@@ -192,39 +199,21 @@ MORE_PACKAGES = (
         notes="3 tracks (4 min); own stanza, CC-BY-SA-3.0 (Jamendo); tuxi.ogg left out: "
               "its stanza's License: line is blank (public domain on the next line, which "
               "the DEP-5 reader does not take as the name) and it is also in tuxtype-data"),
-    # Kenta Cho's shooters: free-form copyright, BSD-2-clause for the whole package.
-    MusicPackage(
-        "torus-trooper-data", "Torus Trooper",
-        ("usr/share/games/torus-trooper/sounds/musics/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=5.6, verified=True, notes="4 loops (4.2 min)"),
-    MusicPackage(
-        "titanion-data", "Titanion", ("usr/share/games/titanion/sounds/musics/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=4.3, verified=True, notes="3 loops (3.8 min)"),
-    MusicPackage(
-        "tumiki-fighters-data", "Tumiki Fighters",
-        ("usr/share/games/tumiki-fighters/sounds/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=4.3, verified=True, notes="6 loops (4.6 min; return_to_home is 22 s)"),
-    MusicPackage(
-        "parsec47-data", "PARSEC47", ("usr/share/games/parsec47/sounds/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=4.1, verified=True, notes="4 loops (4.2 min); the .wav files are effects"),
-    MusicPackage(
-        "rrootage-data", "rRootage", ("usr/share/games/rrootage/sounds/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=3.6, verified=True, notes="3 loops (3 min)"),
-    MusicPackage(
-        "gunroar-data", "Gunroar", ("usr/share/games/gunroar/sounds/musics/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=4.9, verified=True, notes="4 loops (3.8 min)"),
-    MusicPackage(
-        "mu-cade-data", "Mu-cade", ("usr/share/games/mu-cade/sounds/musics/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=4.9, verified=True, notes="4 loops (4.4 min)"),
-    MusicPackage(
-        "a7xpg-data", "A7Xpg", ("usr/share/games/a7xpg/sounds/*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=3.5, verified=True, notes="3 loops (3.4 min); the .wav files are effects"),
+    # Kenta Cho's shooters (all verified=True, built for real)
+    _kenta_cho("torus-trooper-data", "Torus Trooper", "usr/share/games/torus-trooper/sounds/musics/*.ogg",
+               5.6, "4 loops (4.2 min)"),
+    _kenta_cho("titanion-data", "Titanion", "usr/share/games/titanion/sounds/musics/*.ogg",
+               4.3, "3 loops (3.8 min)"),
+    _kenta_cho("tumiki-fighters-data", "Tumiki Fighters", "usr/share/games/tumiki-fighters/sounds/*.ogg",
+               4.3, "6 loops (4.6 min; return_to_home is 22 s)"),
+    _kenta_cho("parsec47-data", "PARSEC47", "usr/share/games/parsec47/sounds/*.ogg",
+               4.1, "4 loops (4.2 min); the .wav files are effects"),
+    _kenta_cho("rrootage-data", "rRootage", "usr/share/games/rrootage/sounds/*.ogg",
+               3.6, "3 loops (3 min)"),
+    _kenta_cho("gunroar-data", "Gunroar", "usr/share/games/gunroar/sounds/musics/*.ogg",
+               4.9, "4 loops (3.8 min)"),
+    _kenta_cho("mu-cade-data", "Mu-cade", "usr/share/games/mu-cade/sounds/musics/*.ogg",
+               4.9, "4 loops (4.4 min)"),
+    _kenta_cho("a7xpg-data", "A7Xpg", "usr/share/games/a7xpg/sounds/*.ogg",
+               3.5, "3 loops (3.4 min); the .wav files are effects"),
 )
