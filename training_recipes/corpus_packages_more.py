@@ -145,12 +145,9 @@ MORE_PACKAGES = (
         size_mb=12.5, verified=True,
         notes="3 tracks (10.5 min); own stanzas CC-BY-3.0: Deceased Superior Technician "
               "(2), George Ellinas (remix of Dj Rkod's Pulse, ccMixter); composers from tags"),
-    MusicPackage(
-        "noiz2sa-data", "Noiz2sa", ("usr/share/games/noiz2sa/sounds/stg*.ogg",),
-        licence="BSD-2-clause", composer="Kenta Cho", composer_from_copyright=False,
-        size_mb=8.3, verified=True,
-        notes="7 looping BGM tracks (10 min); free-form copyright: Kenta Cho, BSD "
-              "(whole package); composer = the sole author, no separate music credit"),
+    _kenta_cho("noiz2sa-data", "Noiz2sa", "usr/share/games/noiz2sa/sounds/stg*.ogg",
+               8.3, "7 looping BGM tracks (10 min); free-form copyright: Kenta Cho, BSD "
+                    "(whole package); composer = the sole author, no separate music credit"),
     MusicPackage(
         "hex-a-hop-data", "Hex-a-Hop", ("usr/share/games/hex-a-hop/hex-a-hop/music-*.ogg",),
         composers=(("music-*.ogg", "remaxim"),),
@@ -199,7 +196,7 @@ MORE_PACKAGES = (
         notes="3 tracks (4 min); own stanza, CC-BY-SA-3.0 (Jamendo); tuxi.ogg left out: "
               "its stanza's License: line is blank (public domain on the next line, which "
               "the DEP-5 reader does not take as the name) and it is also in tuxtype-data"),
-    # Kenta Cho's shooters (all verified=True, built for real)
+    # Kenta Cho's other shooters (noiz2sa-data above is his too)
     _kenta_cho("torus-trooper-data", "Torus Trooper", "usr/share/games/torus-trooper/sounds/musics/*.ogg",
                5.6, "4 loops (4.2 min)"),
     _kenta_cho("titanion-data", "Titanion", "usr/share/games/titanion/sounds/musics/*.ogg",
