@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean musicnn-wheel
+.PHONY: install demo test clean musicnn-wheel corpus-tools
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,19 @@ $(MUSICNN_DIR)/.unpacked: | $(VENV)/.installed
 
 musicnn-wheel: $(MUSICNN_DIR)/.unpacked
 
-test: install musicnn-wheel
+# Debian players the corpus builder renders MIDI scores and tracker modules with
+# (training_recipes/corpus_render.py): installed with apt-get when one is missing.
+CORPUS_TOOLS := fluidsynth fluid-soundfont-gm openmpt123
+SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
+corpus-tools:
+	@if command -v fluidsynth >/dev/null && command -v openmpt123 >/dev/null && [ -f $(SOUNDFONT) ]; then :; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(CORPUS_TOOLS); \
+	fi
+
+test: install musicnn-wheel corpus-tools
 	@set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend ==="; \
 		MUSICNN_CHECKPOINT=$(MUSICNN_CHECKPOINT) MUSICNN_MTT_CHECKPOINT=$(MUSICNN_MTT_CHECKPOINT) \

@@ -13,7 +13,8 @@ matching the package's patterns (corpus_collect), copy them under <out>/<package
 and append one row per track to <out>/manifest.jsonl: path (relative to out),
 package, version, soundtrack, composer, licence, duration [s], sample_rate,
 channels, original_path, the file's title / artist / genre / album tags (None
-when it has none) and use. Files sdk.audio cannot read, and tracks shorter than
+when it has none), use, and for MIDI scores and tracker modules (rendered to FLAC,
+corpus_render) "rendered_with": the player, its version and the SoundFont. Files sdk.audio cannot read, and tracks shorter than
 `min_duration` (15 s: jingles and stingers), go to <out>/skipped.jsonl with the
 reason. The log is <out>/build.log. Packages already in the manifest are skipped
 unless force=True, which rebuilds them.
@@ -38,6 +39,7 @@ from tqdm import tqdm
 
 from sdk.audio import AudioError, audio_info
 from training_recipes.corpus_collect import collect, dest_name, read_tags
+from training_recipes.corpus_render import render_description, renders
 from training_recipes.corpus_copyright import (
     composer_for,
     has_own_stanza,
@@ -204,6 +206,7 @@ def _track(spec, parsed, local, original, out, dest_dir, used, version, use, min
     dest = dest_dir / dest_name(original, used, suffix)
     shutil.copyfile(local, dest)
     tags = read_tags(local)
+    rendered = {"rendered_with": render_description(original)} if renders(original) else {}
     return {
         "path": dest.relative_to(out).as_posix(),
         "package": spec.name,
@@ -216,6 +219,7 @@ def _track(spec, parsed, local, original, out, dest_dir, used, version, use, min
         "channels": meta["channels"],
         "original_path": original,
         **tags,
+        **rendered,
         "use": use,
     }, None
 

@@ -1,24 +1,27 @@
 """Finding a package's music files and reading their tags, for the corpus builder.
 
 `collect` walks an unpacked package with a MusicPackage's patterns: plain files,
-members of .pk3 / .zip / .love archives, headerless PCM (`spec.raw`, converted to
-FLAC), and audio files without an extension (recognised by their magic bytes).
+members of .pk3 / .zip / .love archives, MIDI lumps of Doom .wad files, headerless PCM
+(`spec.raw`, converted to FLAC), audio files without an extension (recognised by their
+magic bytes), and MIDI scores / tracker modules (rendered to FLAC by corpus_render).
 `read_tags` gives a file's title / artist / genre / album tags.
 """
 
 import fnmatch
 import logging
 import shutil
+import struct
 import zipfile
 from pathlib import PurePosixPath
 
 import soundfile
 
 from sdk.audio import AUDIO_EXTENSIONS
+from training_recipes.corpus_render import RenderError, render, renders
 
 __all__ = ["TAG_FIELDS", "collect", "dest_name", "read_tags", "sniff_audio_suffix"]
 
-ARCHIVE_EXTENSIONS = (".pk3", ".zip", ".love")  # a LÖVE game file is a zip
+ARCHIVE_EXTENSIONS = (".pk3", ".zip", ".love", ".wad")  # a LÖVE game file is a zip
 # Leading bytes of the containers libsndfile reads, for files shipped without an extension.
 _MAGIC = ((b"OggS", ".ogg"), (b"fLaC", ".flac"), (b"RIFF", ".wav"), (b"ID3", ".mp3"))
 TAG_FIELDS = ("title", "artist", "genre", "album")
@@ -45,7 +48,18 @@ def read_tags(path):
 
 
 def _audio_ext(path):
-    return PurePosixPath(str(path)).suffix.lower() in AUDIO_EXTENSIONS
+    return PurePosixPath(str(path)).suffix.lower() in AUDIO_EXTENSIONS or renders(path)
+
+
+def _rendered(local, original, found, skipped):
+    """Append `local` to found, rendered to FLAC first when it is a score or module."""
+    if renders(local):
+        try:
+            local = render(local, local.with_name(local.name + ".flac"))
+        except RenderError as exc:
+            skipped.append({"original_path": original, "reason": str(exc)})
+            return
+    found.append((local, original))
 
 
 def sniff_audio_suffix(path):
@@ -73,7 +87,45 @@ def _decode_raw(path, raw, target):
     return target
 
 
+def _wad_lumps(path):
+    """[(lump name, bytes)] of a Doom WAD file (IWAD/PWAD: 12-byte header, 16-byte entries)."""
+    data = path.read_bytes()
+    kind, count, offset = struct.unpack_from("<4sii", data, 0)
+    if kind not in (b"IWAD", b"PWAD") or offset + 16 * count > len(data):
+        raise ValueError(f"not a WAD file (header {kind!r})")
+    lumps = []
+    for i in range(count):
+        start, size, name = struct.unpack_from("<ii8s", data, offset + 16 * i)
+        lumps.append((name.rstrip(b"\0").decode("ascii", "replace"), data[start:start + size]))
+    return lumps
+
+
+def _from_wad(path, rel, inner, spec, unpack_dir, seen, found, skipped):
+    """Music lumps stored as standard MIDI (they start with "MThd") become <lump>.mid;
+    Doom's own MUS format is skipped with its reason."""
+    try:
+        lumps = _wad_lumps(path)
+    except (ValueError, struct.error, OSError) as exc:
+        skipped.append({"original_path": rel, "reason": f"bad WAD: {exc}"})
+        return
+    for name, data in lumps:
+        original = f"{rel}!{name}.mid"
+        if not fnmatch.fnmatchcase(name, inner or "D_*") or original in seen or _excluded(spec, original):
+            continue
+        if not data.startswith(b"MThd"):
+            skipped.append({"original_path": original, "reason": "music lump not in MIDI format"})
+            continue
+        target = unpack_dir / rel / f"{name}.mid"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        seen.add(original)
+        _rendered(target, original, found, skipped)
+
+
 def _from_archive(path, rel, inner, spec, unpack_dir, seen, found, skipped):
+    if path.suffix.lower() == ".wad":
+        _from_wad(path, rel, inner, spec, unpack_dir, seen, found, skipped)
+        return
     try:
         with zipfile.ZipFile(path) as zf:
             for member in sorted(zf.namelist()):
@@ -89,7 +141,7 @@ def _from_archive(path, rel, inner, spec, unpack_dir, seen, found, skipped):
                 with zf.open(member) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 seen.add(original)
-                found.append((target, original))
+                _rendered(target, original, found, skipped)
     except (zipfile.BadZipFile, OSError) as exc:
         skipped.append({"original_path": rel, "reason": f"bad archive: {exc}"})
 
@@ -133,6 +185,12 @@ def collect(root, spec, unpack_dir, skipped):
                 log.info("%s: %s matched but is not an audio file; ignored", spec.name, rel)
                 continue
             seen.add(rel)
+            if renders(path):  # rendered beside the unpacked files, not into the package tree
+                local = unpack_dir / rel
+                local.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, local)
+                _rendered(local, rel, found, skipped)
+                continue
             found.append((path, rel))
     return found
 

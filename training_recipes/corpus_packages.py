@@ -2,7 +2,8 @@
 
 PACKAGES is the table of MusicPackage entries (music_package says what each field
 means): the first surveys here, the later one (training_recipes/corpus_candidates.md)
-in corpus_packages_more. `verified=True` means the paths were checked with
+in corpus_packages_more, the MIDI / tracker-module ones (rendered to audio by the
+builder) in corpus_packages_rendered. `verified=True` means the paths were checked with
 `dpkg-deb -c` against the real .deb and the package was built for real.
 
 RESERVED packages are held out for evaluation and must never enter the training
@@ -12,6 +13,7 @@ are not usable.
 """
 
 from training_recipes.corpus_packages_more import MORE_PACKAGES
+from training_recipes.corpus_packages_rendered import RENDERED_PACKAGES
 from training_recipes.music_package import MusicPackage
 
 __all__ = ["EXCLUDED", "PACKAGES", "RESERVED", "MusicPackage", "get_package"]
@@ -24,12 +26,9 @@ RESERVED = frozenset({"wesnoth-1.16-music", "wesnoth-music", "warzone2100-music"
 
 # Looked at, not usable for the corpus (contents checked with dpkg-deb -c).
 EXCLUDED = {
-    "fb-music-high": "FastTracker .xm module only; libsndfile cannot decode it",
-    "tomatoes-data": "Impulse Tracker .it module only; libsndfile cannot decode it",
-    "pingus-data": "music is Impulse Tracker / Scream Tracker modules (data/music/*.it, "
-                   "*.s3m); libsndfile cannot decode them",
+    "fb-music-high": "one FastTracker module, frozen-mainzik-2p.xm: the same piece as "
+                     "frozen-bubble-data's frozen-mainzik-2p.ogg (in PACKAGES)",
     "planetblupi-music-midi": "MIDI only (per its description); use planetblupi-music-ogg",
-    "openttd-openmsx": "MIDI only (per its description)",
     "fretsonfire-songs-muldjord": "multitrack stems (song.ogg lacks the guitar part), "
                                   "not full mixes; not checked",
     "fretsonfire-songs-sectoid": "multitrack stems (song.ogg lacks the guitar part), "
@@ -41,9 +40,10 @@ EXCLUDED = {
                       "Neverball's bgm/*.ogg is in neverball-common (in PACKAGES)",
     "openarena-data": "no music: baseoa/pak0.pk3 and missionpack/mp-pak0.pk3 hold only "
                       "sound effects and voices (sound/*), no music/ (checked with unzip -l)",
-    "ri-li-data": "music is FastTracker / ProTracker modules (Ri-li/Sounds/jeu1.xm, "
-                  "jeu2.xm, menu.mod); libsndfile cannot decode them; the .wav files are "
-                  "effects (language.It is a data file, not a module)",
+    "ri-li-data": "licence unclear: its three modules (Ri-li/Sounds/jeu1.xm, jeu2.xm, "
+                  "menu.mod; 6.6 min) carry other works' titles ('Basket Island menu', "
+                  "'* MaF LanD *', 'trukdance') and only Files: * (the game's author, "
+                  "GPL-2 or GPL-3) covers them",
     "trigger-rally-data": "no music: data.zip holds only sound effects and co-driver "
                           "calls (sounds/**/*.wav; no .ogg / .mp3, checked with unzip -l)",
     "endless-sky-data": "no music: sounds/ holds effects and one ambient loop "
@@ -236,7 +236,7 @@ _FIRST_SURVEYS = (
         notes="1 track (10.5 min); stanza *.ogg: CC-BY-SA-3.0 (the FreeOrion project); "
               "composer from its artist tag; the rest of data/sound/ is effects"),
 )
-PACKAGES = _FIRST_SURVEYS + MORE_PACKAGES
+PACKAGES = _FIRST_SURVEYS + MORE_PACKAGES + RENDERED_PACKAGES
 
 _BY_NAME = {p.name: p for p in PACKAGES}
 assert not RESERVED & set(_BY_NAME), "a reserved evaluation package is in PACKAGES"
