@@ -54,6 +54,26 @@ def test_prepare_records_both_teachers(cache):
     assert np.abs(audio[first["offset"] : first["offset"] + first["length"]]).max() > 0.1
 
 
+def test_prepare_reuses_an_earlier_caches_tracks(corpus, cache, tmp_path):
+    """Tracks an earlier cache holds are copied, not recomputed; a track whose manifest row
+    changed (another package version) is computed again; the result equals a fresh cache."""
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
+    rows[3]["version"] = "2.0-1"
+    grown = tmp_path / "corpus"
+    grown.mkdir()
+    for row in rows:
+        (grown / row["path"]).symlink_to(corpus / row["path"])
+    (grown / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = prepare.prepare(grown, tmp_path / "cache", reuse=cache)
+    assert summary["reused_tracks"] == 2 * SOUNDTRACKS - 1 and summary["reused_from"] == str(cache)
+    for name in ("teacher_tags.npy", "teacher_song.npy", "teacher_song_musicnn.npy", "audio.f16.npy"):
+        np.testing.assert_allclose(np.load(tmp_path / "cache" / name), np.load(cache / name), atol=2e-3)
+    with pytest.raises(SystemExit, match="the --out directory"):
+        prepare.prepare(grown, cache, reuse=cache)
+    with pytest.raises(SystemExit, match="not a complete cache"):
+        prepare.prepare(grown, tmp_path / "other", reuse=tmp_path / "nothing")
+
+
 def test_musicnn_teacher_gives_the_presets_tags_and_its_features():
     teacher, model = prepare.musicnn_teacher()
     window = np.random.default_rng(1).standard_normal((2, prepare.TEACHER_WINDOW)).astype(np.float32) * 0.1

@@ -1,7 +1,7 @@
 """Stage 1 of the samplecnn-msd recipe: decode the corpus once and record the teachers.
 
     python -m training_recipes.samplecnn_msd.prepare --corpus data/corpus \
-        --out runs/samplecnn-msd/cache [--limit N] [--add-musicnn-song]
+        --out runs/samplecnn-msd/cache [--limit N] [--add-musicnn-song] [--reuse OLD_CACHE]
 
 Writes into --out:
   audio.f16.npy    every track at 22,050 Hz mono, float16, end to end (a memmap)
@@ -15,6 +15,10 @@ Teacher windows: window k of a track is musicnn's input patch (47,616 samples at
 = 2.678 s) is later cropped anywhere inside that span, so its soft labels describe
 audio it actually hears. Stage 2 is `train.py`.
 
+--reuse OLD_CACHE copies the audio and teacher outputs of every track an earlier cache already
+holds (same path, package, version, original path, renderer and duration: the same audio)
+instead of decoding and running the teachers again, so growing the corpus costs only the new
+tracks.
 --add-musicnn-song adds teacher_song_musicnn.npy to a cache made before it existed,
 from the cached audio (no decoding). Only the training corpus is read: rows of reserved
 evaluation packages are refused.
@@ -137,10 +141,55 @@ def add_musicnn_song(out, batch_size=32):
     return songs.shape
 
 
-def prepare(corpus, out, limit=None, batch_size=32):
+# Manifest fields that pin down a track's audio: a rebuilt package of the same version gives
+# the same files, and a rendered track also depends on its renderer.
+REUSE_KEY = ("path", "package", "version", "original_path", "rendered_with", "duration")
+_SETTINGS = ("sample_rate", "window_hop_seconds", "teacher_window", "tag_teacher", "song_teacher")
+
+
+def _track_key(row):
+    return tuple(row.get(field) for field in REUSE_KEY)
+
+
+class PreviousCache:
+    """An earlier cache's per-track results, looked up by REUSE_KEY."""
+
+    def __init__(self, directory):
+        directory = Path(directory)
+        try:
+            self.meta = json.loads((directory / "tracks.json").read_text())
+            self.audio = np.load(directory / "audio.f16.npy", mmap_mode="r")
+            self.tags = np.load(directory / "teacher_tags.npy", mmap_mode="r")
+            self.songs = np.load(directory / "teacher_song.npy")
+            self.musicnn_songs = np.load(directory / "teacher_song_musicnn.npy")
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"--reuse {directory}: not a complete cache ({error})") from None
+        expected = {"sample_rate": SAMPLE_RATE, "window_hop_seconds": WINDOW_HOP_SECONDS,
+                    "teacher_window": TEACHER_WINDOW, "tag_teacher": "musicnn-msd",
+                    "song_teacher": "artist-siamese-msd"}
+        different = {k: self.meta.get(k) for k in _SETTINGS if self.meta.get(k) != expected[k]}
+        if different:
+            raise SystemExit(f"--reuse {directory}: made with other settings {different}")
+        self.index = {_track_key(t): i for i, t in enumerate(self.meta["tracks"])}
+
+    def get(self, row):
+        """(22,050 Hz audio, window tag scores, song embedding, musicnn song features) or None."""
+        i = self.index.get(_track_key(row))
+        if i is None:
+            return None
+        t = self.meta["tracks"][i]
+        wave = np.asarray(self.audio[t["offset"] : t["offset"] + t["length"]], np.float32)
+        tags = np.asarray(self.tags[t["window_offset"] : t["window_offset"] + t["windows"]], np.float32)
+        return wave, tags, self.songs[i], self.musicnn_songs[i]
+
+
+def prepare(corpus, out, limit=None, batch_size=32, reuse=None):
     import sdk
 
     corpus, out = Path(corpus), Path(out)
+    if reuse is not None and Path(reuse).resolve() == out.resolve():
+        raise SystemExit(f"--reuse {reuse}: that is the --out directory being rewritten")
+    previous = PreviousCache(reuse) if reuse is not None else None
     out.mkdir(parents=True, exist_ok=True)
     rows = training_rows(corpus)[:limit]
     tag_teacher, tag_model = musicnn_teacher()
@@ -148,29 +197,37 @@ def prepare(corpus, out, limit=None, batch_size=32):
 
     total = int(sum(r["duration"] for r in rows) * SAMPLE_RATE * 1.01) + SAMPLE_RATE
     audio = np.lib.format.open_memmap(out / "audio.f16.npy", mode="w+", dtype=np.float16, shape=(total,))
-    tracks, tags, songs, musicnn_songs, offset = [], [], [], [], 0
+    tracks, tags, songs, musicnn_songs, offset, reused = [], [], [], [], 0, 0
     for row in tqdm(rows, desc="tracks", unit="track", file=sys.stdout):
         path = corpus / row["path"]
-        try:
-            wave = decode(path)
-        except AudioError as error:
-            log.warning("skipped %s", error)
-            continue
-        count = window_count(len(wave))
-        if len(wave) < MIN_SECONDS * SAMPLE_RATE or count == 0:
-            log.info("skipped %s: shorter than %.0f s", path, MIN_SECONDS)
-            continue
+        known = previous.get(row) if previous is not None else None
+        if known is not None:
+            wave, window_tags, song, musicnn_song = known
+            count, reused = len(window_tags), reused + 1
+        else:
+            try:
+                wave = decode(path)
+            except AudioError as error:
+                log.warning("skipped %s", error)
+                continue
+            count = window_count(len(wave))
+            if len(wave) < MIN_SECONDS * SAMPLE_RATE or count == 0:
+                log.info("skipped %s: shorter than %.0f s", path, MIN_SECONDS)
+                continue
         if offset + len(wave) > total:
             raise SystemExit(f"{path}: longer than its manifest duration says; rebuild the corpus")
         audio[offset : offset + len(wave)] = wave
-        window_tags, musicnn_song = _musicnn_outputs(tag_model, wave, count, batch_size)
+        if known is None:
+            window_tags, musicnn_song = _musicnn_outputs(tag_model, wave, count, batch_size)
+            song = song_teacher.embed(wave, sr=SAMPLE_RATE).astype(np.float32)
         tags.append(window_tags)
         musicnn_songs.append(musicnn_song)
-        songs.append(song_teacher.embed(wave, sr=SAMPLE_RATE).astype(np.float32))
+        songs.append(song)
         tracks.append({**row, "offset": offset, "length": len(wave), "windows": count,
                        "window_offset": int(sum(t["windows"] for t in tracks))})
         offset += len(wave)
-        log.info("%s: %.1f s, %d windows", row["path"], len(wave) / SAMPLE_RATE, count)
+        log.info("%s: %.1f s, %d windows%s", row["path"], len(wave) / SAMPLE_RATE, count,
+                 " (reused)" if known is not None else "")
     audio.flush()
     np.save(out / "teacher_tags.npy", np.concatenate(tags))
     np.save(out / "teacher_song.npy", np.stack(songs))
@@ -178,7 +235,8 @@ def prepare(corpus, out, limit=None, batch_size=32):
     summary = {"tracks": tracks, "samples": offset, "sample_rate": SAMPLE_RATE,
                "window_hop_seconds": WINDOW_HOP_SECONDS, "teacher_window": TEACHER_WINDOW,
                "tag_teacher": "musicnn-msd", "song_teacher": "artist-siamese-msd",
-               "tag_names": list(tag_teacher.tags), "corpus": str(corpus)}
+               "tag_names": list(tag_teacher.tags), "corpus": str(corpus),
+               "reused_from": None if reuse is None else str(reuse), "reused_tracks": reused}
     (out / "tracks.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -189,6 +247,8 @@ def main(argv=None):
     parser.add_argument("--corpus", default="data/corpus")
     parser.add_argument("--out", default="runs/samplecnn-msd/cache")
     parser.add_argument("--limit", type=int, default=None, help="first N tracks only (smoke tests)")
+    parser.add_argument("--reuse", default=None, metavar="OLD_CACHE",
+                        help="copy the tracks an earlier cache already holds instead of recomputing them")
     parser.add_argument("--add-musicnn-song", action="store_true",
                         help="only add teacher_song_musicnn.npy to the existing cache in --out")
     args = parser.parse_args(argv)
@@ -201,9 +261,10 @@ def main(argv=None):
     logging.basicConfig(filename=Path(args.out) / "prepare.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     start = time.time()
-    summary = prepare(args.corpus, args.out, args.limit)
+    summary = prepare(args.corpus, args.out, args.limit, reuse=args.reuse)
     hours = summary["samples"] / SAMPLE_RATE / 3600
-    print(f"{len(summary['tracks'])} tracks, {hours:.2f} h of audio, {time.time() - start:.0f} s")
+    print(f"{len(summary['tracks'])} tracks ({summary['reused_tracks']} reused), {hours:.2f} h of audio, "
+          f"{time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":
