@@ -5,7 +5,9 @@ relative to the package root (no leading slash, `**` allowed). A pattern may nam
 archives (.pk3 / .zip / .love): every audio file inside a matched archive is unpacked, or
 only the members matching an inner glob given after "::", e.g.
 "usr/share/games/x/*.pk3::music/*.ogg". Files without an extension are taken
-when their first bytes say Ogg, FLAC, WAV or MP3. `exclude` globs (on the path inside the
+when their first bytes say Ogg, FLAC, WAV or MP3. MIDI scores and tracker modules are
+rendered to FLAC (corpus_render); a Doom .wad is read like an archive whose inner glob
+names music lumps ("x.wad::D_*"), each a MIDI score. `exclude` globs (on the path inside the
 package, file names compared case-insensitively) drop matched files: sped-up
 copies of other tracks, or files whose licence the copyright file leaves unclear.
 
