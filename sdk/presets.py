@@ -89,7 +89,7 @@ register_preset(
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
         # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights).
-        weights_sha256={"model.weights.h5": "c15d82284beb516ecade0cb90ffe041fe595535bdd18e752d8c16edbb9b37376"},
+        weights_sha256={"model.weights.h5": "5ddfe35793a6c5afa5cff32db8910990475d62166ce9eb0ac7bd470a4b2e2594"},
         bundled=True,
     )
 )
