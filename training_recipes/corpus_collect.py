@@ -21,7 +21,7 @@ from training_recipes.corpus_render import RenderError, render, renders
 
 __all__ = ["TAG_FIELDS", "collect", "dest_name", "read_tags", "sniff_audio_suffix"]
 
-ARCHIVE_EXTENSIONS = (".pk3", ".zip", ".love", ".wad")  # a LÖVE game file is a zip
+ARCHIVE_EXTENSIONS = (".pk3", ".zip", ".love", ".wad")  # .love is a zip; .wad is read by _from_wad
 # Leading bytes of the containers libsndfile reads, for files shipped without an extension.
 _MAGIC = ((b"OggS", ".ogg"), (b"fLaC", ".flac"), (b"RIFF", ".wav"), (b"ID3", ".mp3"))
 TAG_FIELDS = ("title", "artist", "genre", "album")
