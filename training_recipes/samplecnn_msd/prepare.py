@@ -144,7 +144,10 @@ def add_musicnn_song(out, batch_size=32):
 # Manifest fields that pin down a track's audio: a rebuilt package of the same version gives
 # the same files, and a rendered track also depends on its renderer.
 REUSE_KEY = ("path", "package", "version", "original_path", "rendered_with", "duration")
-_SETTINGS = ("sample_rate", "window_hop_seconds", "teacher_window", "tag_teacher", "song_teacher")
+# What a cache's targets depend on besides its tracks; tracks.json records them.
+CACHE_SETTINGS = {"sample_rate": SAMPLE_RATE, "window_hop_seconds": WINDOW_HOP_SECONDS,
+                  "teacher_window": TEACHER_WINDOW, "tag_teacher": "musicnn-msd",
+                  "song_teacher": "artist-siamese-msd"}
 
 
 def _track_key(row):
@@ -164,10 +167,7 @@ class PreviousCache:
             self.musicnn_songs = np.load(directory / "teacher_song_musicnn.npy")
         except (OSError, ValueError) as error:
             raise SystemExit(f"--reuse {directory}: not a complete cache ({error})") from None
-        expected = {"sample_rate": SAMPLE_RATE, "window_hop_seconds": WINDOW_HOP_SECONDS,
-                    "teacher_window": TEACHER_WINDOW, "tag_teacher": "musicnn-msd",
-                    "song_teacher": "artist-siamese-msd"}
-        different = {k: self.meta.get(k) for k in _SETTINGS if self.meta.get(k) != expected[k]}
+        different = {k: self.meta.get(k) for k, v in CACHE_SETTINGS.items() if self.meta.get(k) != v}
         if different:
             raise SystemExit(f"--reuse {directory}: made with other settings {different}")
         self.index = {_track_key(t): i for i, t in enumerate(self.meta["tracks"])}
@@ -232,9 +232,7 @@ def prepare(corpus, out, limit=None, batch_size=32, reuse=None):
     np.save(out / "teacher_tags.npy", np.concatenate(tags))
     np.save(out / "teacher_song.npy", np.stack(songs))
     np.save(out / "teacher_song_musicnn.npy", np.stack(musicnn_songs))
-    summary = {"tracks": tracks, "samples": offset, "sample_rate": SAMPLE_RATE,
-               "window_hop_seconds": WINDOW_HOP_SECONDS, "teacher_window": TEACHER_WINDOW,
-               "tag_teacher": "musicnn-msd", "song_teacher": "artist-siamese-msd",
+    summary = {"tracks": tracks, "samples": offset, **CACHE_SETTINGS,
                "tag_names": list(tag_teacher.tags), "corpus": str(corpus),
                "reused_from": None if reuse is None else str(reuse), "reused_tracks": reused}
     (out / "tracks.json").write_text(json.dumps(summary, indent=1))
