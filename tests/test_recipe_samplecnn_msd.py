@@ -350,3 +350,27 @@ def test_check_noise_reestimates_batch_norm_as_a_plain_average(corpus, cache, tm
     assert [(r["weights"][:8], r["windows_per_track"]) for r in report["rows"]] == \
         [("as saved", 6), ("as saved", 16), ("re-estim", 6), ("re-estim", 16)]
     assert all(0 <= r["soundtrack_map"] <= 1 for r in report["rows"])
+
+
+def test_sampler_draws_soundtracks_by_a_power_of_their_length(corpus, cache):
+    cache_data = train.load_cache(cache)
+    real_tracks = cache_data["tracks"]
+    # Soundtrack 0 counts as 16 times as long as each of the others when the draw is set up; the
+    # batches then crop the real (equal-length) tracks.
+    cache_data["tracks"] = [dict(t, windows=t["windows"] * 16) if t["soundtrack"] == "Soundtrack 0" else t
+                            for t in real_tracks]
+    ids = list(range(len(real_tracks)))
+    uniform, by_sqrt, pairs = (train.Sampler(cache_data, ids, p, 1, seed=3, soundtrack_exponent=e)
+                               for p, e in ((1, 0.0), (1, 0.5), (2, 1.0)))
+    for sampler in (uniform, by_sqrt, pairs):
+        sampler.tracks = real_tracks
+    np.testing.assert_allclose(by_sqrt.draw_probability, np.array([4, 1, 1]) / 6)
+
+    def share_of_soundtrack_0(sampler, draws=600):
+        labels = [sampler.batch()[1]["embedding"][0, -1] for _ in range(draws)]
+        return np.mean(np.array(labels) == sampler.soundtrack_index["Soundtrack 0"])
+
+    assert abs(share_of_soundtrack_0(uniform) - 1 / 3) < 0.06
+    assert abs(share_of_soundtrack_0(by_sqrt) - 2 / 3) < 0.06
+    # Two soundtracks per batch are still two different ones.
+    assert all(len(set(pairs.batch()[1]["embedding"][:, -1])) == 2 for _ in range(20))

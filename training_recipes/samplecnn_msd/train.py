@@ -67,7 +67,7 @@ class Sampler:
     """Batches of P soundtracks x K segments; soft tag targets from the crop's window."""
 
     def __init__(self, cache, track_ids, soundtracks_per_batch=6, per_soundtrack=4, seed=0,
-                 song_teacher=SONG_TEACHERS[0]):
+                 song_teacher=SONG_TEACHERS[0], soundtrack_exponent=0.0):
         self.cache = cache
         self.songs = song_targets(cache, song_teacher)
         self.tracks = [cache["tracks"][i] for i in track_ids]
@@ -78,9 +78,16 @@ class Sampler:
         self.p = min(soundtracks_per_batch, len(names))
         self.k = per_soundtrack
         self.rng = np.random.default_rng(seed)
+        # Exponent 0 draws every soundtrack equally often, so one track of a 2-track soundtrack
+        # is seen 30 times as often as one of Freedoom's 65; 0.5 draws them by sqrt(audio length).
+        windows = np.array([sum(self.tracks[j]["windows"] for j in self.by_soundtrack[n]) for n in names], float)
+        weights = windows ** soundtrack_exponent
+        self.names = names
+        # None keeps numpy's unweighted draw, and with it the batches of runs made before the option.
+        self.draw_probability = weights / weights.sum() if soundtrack_exponent else None
 
     def batch(self):
-        names = self.rng.choice(sorted(self.by_soundtrack), size=self.p, replace=False)
+        names = self.rng.choice(self.names, size=self.p, replace=False, p=self.draw_probability)
         waves, tags, targets = [], [], []
         for name in names:
             members = self.by_soundtrack[name]
@@ -269,7 +276,7 @@ def train(args):
                                                           args.relational_weight)},
                         loss_weights={"tags": args.tag_weight, "embedding": 1.0})
     sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed,
-                      args.song_teacher)
+                      args.song_teacher, args.soundtrack_exponent)
     if args.cos_weight and sampler.songs.shape[1] != EMBEDDING_SIZE:
         raise SystemExit(f"--song-teacher {args.song_teacher} gives {sampler.songs.shape[1]}-d vectors, the student "
                          f"{EMBEDDING_SIZE}-d: the cosine term needs equal sizes; use --cos-weight 0 "
@@ -373,6 +380,9 @@ def main(argv=None):
                              "0 keeps the raw weights")
     parser.add_argument("--soundtracks-per-batch", type=int, default=6)
     parser.add_argument("--per-soundtrack", type=int, default=4)
+    parser.add_argument("--soundtrack-exponent", type=float, default=0.0,
+                        help="draw soundtracks with probability proportional to (their audio length) ** E: "
+                             "0 draws each equally often, 0.5 by the square root of its length")
     parser.add_argument("--eval-minutes", type=float, default=15.0)
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -380,6 +390,8 @@ def main(argv=None):
     parser.add_argument("--init-from", default=None,
                         help="start from a preset dir or weights file (fresh optimizer state)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.soundtrack_exponent <= 1.0:
+        parser.error(f"--soundtrack-exponent {args.soundtrack_exponent}: must be in [0, 1]")
     if not 0.0 <= args.ema_decay < 1.0:
         parser.error(f"--ema-decay {args.ema_decay}: must be in [0, 1)")
     if min(args.warmup_steps, args.decay_steps) < 0 or not 0.0 <= args.final_lr_fraction <= 1.0:
