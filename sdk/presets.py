@@ -89,7 +89,7 @@ register_preset(
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
         # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights).
-        weights_sha256={"model.weights.h5": "5ddfe35793a6c5afa5cff32db8910990475d62166ce9eb0ac7bd470a4b2e2594"},
+        weights_sha256={"model.weights.h5": "7d1ad2970ba23292acbd436cfdb85f5f2595c78dbe7b4e5c828ec9999804fffe"},
         bundled=True,
     )
 )

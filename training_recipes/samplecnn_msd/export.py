@@ -22,13 +22,14 @@ from zoo.musicnn import MSD_TAGS
 PRESET_ID = "samplecnn-msd"
 HYPERPARAMETERS = ("lr", "warmup_steps", "decay_steps", "final_lr_fraction", "tag_loss", "logit_floor",
                    "listwise_weight", "temperature", "ema_decay", "tag_weight", "song_teacher", "cos_weight",
-                   "relational_weight", "metric_weight", "margin", "soundtracks_per_batch", "per_soundtrack")
+                   "relational_weight", "metric_weight", "margin", "soundtracks_per_batch", "per_soundtrack",
+                   "soundtrack_exponent")
 SONG_TEACHER_CREDITS = {"artist-siamese-msd": "artist-siamese-msd's song embedding (Park, Lee et al. 2018, MIT)",
                         "musicnn-msd": "musicnn-msd's 200-d song features (ISC)"}
 # What a run's config meant before the option existed.
 DEFAULTS = {"warmup_steps": 0, "decay_steps": 0, "final_lr_fraction": 0.0, "tag_loss": "bce", "logit_floor": 1e-4,
             "listwise_weight": 0.0, "temperature": 1.0, "ema_decay": 0.0, "song_teacher": "artist-siamese-msd",
-            "relational_weight": 0.0}
+            "relational_weight": 0.0, "soundtrack_exponent": 0.0}
 
 
 def training_summary(run, weights="best"):
