@@ -79,7 +79,7 @@ class Sampler:
         self.k = per_soundtrack
         self.rng = np.random.default_rng(seed)
         # Exponent 0 draws every soundtrack equally often, so one track of a 2-track soundtrack
-        # is seen 30 times as often as one of Freedoom's 65; 0.5 draws them by sqrt(audio length).
+        # is seen about 30 times as often as one of Freedoom's 65; 0.5 draws them by sqrt(audio length).
         windows = np.array([sum(self.tracks[j]["windows"] for j in self.by_soundtrack[n]) for n in names], float)
         weights = windows ** soundtrack_exponent
         self.names = names
