@@ -134,11 +134,12 @@ def _store_as_float16(path):
 
 
 def save_preset(model, directory, *, name, arguments, preprocessor, metadata, card_path=None,
-                weights_dtype="float32"):
+                weights_dtype="float32", extra_files=None):
     """Write `model` as a preset directory; returns its Path.
 
     `weights_dtype="float16"` stores the weights at half size (see _store_as_float16);
-    the metadata records it.
+    the metadata records it. `extra_files` ({name: source path}) are copied in and their
+    sha256 listed next to the weights' (e.g. a recipe's readout.npz).
 
     `arguments` are merged over the registry defaults, so config.json records the
     full build. `metadata` gains keras_version, parameter_count, date_saved and
@@ -176,6 +177,11 @@ def save_preset(model, directory, *, name, arguments, preprocessor, metadata, ca
             date_saved=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             files={WEIGHTS_FILE: sha256_file(staging / WEIGHTS_FILE)},
         )
+        for filename, source in (extra_files or {}).items():
+            if filename in REQUIRED_FILES or filename == README_FILE or "/" in filename:
+                raise PresetError(f"extra file {filename!r} would clash with the preset's own files")
+            shutil.copyfile(source, staging / filename)
+            full["files"][filename] = sha256_file(staging / filename)
         if weights_dtype != "float32":
             full["weights_dtype"] = weights_dtype
         _dump(staging / METADATA_FILE, full)

@@ -1,10 +1,13 @@
 """Stage 3 of the samplecnn-msd recipe: write the trained student as an SDK preset.
 
     python -m training_recipes.samplecnn_msd.export --run runs/samplecnn-msd \
-        --out sdk/bundled/samplecnn-msd [--weights best|latest] [--card hub_cards/samplecnn-msd.md]
+        --out sdk/bundled/samplecnn-msd [--weights best|latest] [--card hub_cards/samplecnn-msd.md] \
+        [--whiten-shrinkage 0.1]
 
 The preset is the inference model (waveform -> 50 tag scores, with the 256-d
-embedding as the backbone's output), no optimizer state. Its metadata records how
+embedding as the backbone's output), no optimizer state. Unless --whiten-shrinkage 0,
+the embedding is centred and whitened on the run's training tracks (`readout`), with the
+tag scores unchanged. Its metadata records how
 the weights were made: teachers, corpus soundtracks and hours, steps, examples and
 CPU time, read from the run's own files rather than typed in. Weights are stored as
 float16 by default (half the size; loaded back into float32 variables).
@@ -12,9 +15,13 @@ float16 by default (half the size; loaded back into float32 variables).
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from sdk.preset import save_preset
+from training_recipes.samplecnn_msd import readout
 from training_recipes.samplecnn_msd.prepare import SAMPLE_RATE, STUDENT_SAMPLES
 from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, comma_list, load_cache
 from zoo.musicnn import MSD_TAGS
@@ -67,7 +74,27 @@ def training_summary(run, weights="best"):
     }
 
 
-def export(run, out, weights="best", card=None, weights_dtype="float16"):
+def fit_readout(model, run, save_raw, shrinkage, scratch):
+    """Whiten `model`'s embedding on its run's training tracks (song vectors of the preset
+    `save_raw(directory)` writes before folding); returns (readout.npz path in `scratch`,
+    metadata record)."""
+    config = json.loads((Path(run) / "config.json").read_text())
+    cache = load_cache(config["cache"])
+    used = set(config["train_tracks"])
+    tracks = [t for t in cache["tracks"] if t["path"] in used]
+    vectors = readout.training_song_vectors(save_raw(scratch / "raw"), cache, tracks)
+    mean, matrix = readout.whitening(vectors, shrinkage)
+    raw = readout.fold(model, mean, matrix)
+    eig = np.linalg.eigvalsh(np.cov(vectors.T))
+    record = {"kind": "centring and PCA whitening, folded into the embedding and tags layers",
+              "shrinkage": shrinkage, "fit_on": "song vectors of the run's training tracks",
+              "n_tracks": len(tracks), "clip_seconds": readout.CLIP_SECONDS, "file": readout.READOUT_FILE,
+              "covariance_eigenvalues": {"largest": float(eig[-1]), "mean": float(eig.mean()),
+                                         "smallest": float(eig[0])}}
+    return readout.save(scratch, mean, matrix, raw, record), record
+
+
+def export(run, out, weights="best", card=None, weights_dtype="float16", whiten_shrinkage=readout.SHRINKAGE):
     run = Path(run)
     model, _ = build_student()
     path = run / ("best.weights.h5" if weights == "best" else "checkpoints/latest.weights.h5")
@@ -105,9 +132,16 @@ def export(run, out, weights="best", card=None, weights_dtype="float16"):
         "citation": "J. Lee, Similarity-based Deep Learning for Music Retrieval, KAIST 2021, Table 3.1 "
                     "(SampleCNN) and section 4.2 (album-level metric learning).",
     }
-    return save_preset(model, out, name="samplecnn", arguments={"embedding_size": EMBEDDING_SIZE},
-                       preprocessor=preprocessor, metadata=metadata, card_path=card,
-                       weights_dtype=weights_dtype)
+    def save(directory, extra_files=None, meta=metadata):
+        return save_preset(model, directory, name="samplecnn", arguments={"embedding_size": EMBEDDING_SIZE},
+                           preprocessor=preprocessor, metadata=meta, card_path=card,
+                           weights_dtype=weights_dtype, extra_files=extra_files)
+
+    if not whiten_shrinkage:
+        return save(out)
+    with tempfile.TemporaryDirectory(prefix="readout-") as scratch:
+        path, record = fit_readout(model, run, save, whiten_shrinkage, Path(scratch))
+        return save(out, {readout.READOUT_FILE: path}, {**metadata, "readout": record})
 
 
 def main(argv=None):
@@ -119,10 +153,13 @@ def main(argv=None):
                         help="the best validation step's weights (a run with --ema-decay keeps its moving "
                              "average there) or the last checkpoint's raw weights")
     parser.add_argument("--card", default=None)
+    parser.add_argument("--whiten-shrinkage", type=float, default=readout.SHRINKAGE,
+                        help="centre and whiten the embedding on the training tracks with this covariance "
+                             "shrinkage (x the mean eigenvalue); 0 leaves the trained embedding as it is")
     parser.add_argument("--weights-dtype", choices=("float16", "float32"), default="float16",
                         help="float16 halves the file (a few MB); the SDK computes in float32 either way")
     args = parser.parse_args(argv)
-    print(export(args.run, args.out, args.weights, args.card, args.weights_dtype))
+    print(export(args.run, args.out, args.weights, args.card, args.weights_dtype, args.whiten_shrinkage))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ import zoo
 from training_recipes.common.metrics import mean_average_precision, roc_auc_macro
 from training_recipes.samplecnn_msd.losses import TAG_LOSSES, embedding_loss, tag_loss
 from training_recipes.samplecnn_msd.optimization import averaged_weights, learning_rate_at, schedule_origin
+from training_recipes.samplecnn_msd import readout
 from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES, window_span_22k
 
 EMBEDDING_SIZE = 256
@@ -222,10 +223,12 @@ def preset_step(preset):
 def init_from(model, init, state):
     """Load a committed preset's (or a weights file's) weights, fresh optimizer state. Returns
     (state, earlier phases, the weights' sha256): for a preset, the step, examples and phases
-    continue from what its metadata says made them; a bare weights file starts them afresh."""
+    continue from what its metadata says made them; a bare weights file starts them afresh.
+    A preset whose embedding was whitened at export starts from its layers before folding."""
     model.load_weights(init / "model.weights.h5" if init.is_dir() else init)
     if not init.is_dir():
         return state, [], None
+    readout.unfold(model, init)
     origin = preset_origin(init)
     return {**state, **{k: origin[k] for k in ("step", "examples", "seconds")}}, origin["phases"], origin["sha256"]
 

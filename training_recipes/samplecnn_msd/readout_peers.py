@@ -1,0 +1,96 @@
+"""Would samplecnn-msd's readout (readout.py: centring + PCA whitening) lift the other presets too?
+
+    python -m training_recipes.samplecnn_msd.readout_peers \
+        --evaluation results/samplecnn-msd-evaluation.json \
+        --run-config results/samplecnn-msd-run-phase9/config.json \
+        [--presets artist-siamese-msd,musicnn-msd] --out results/samplecnn-msd-readout-peers.json
+
+For each preset, fits the same readout (same shrinkage) on its song vectors of the run's
+training tracks (30 s from each track's middle, from the run's cache audio, as export
+does), applies it to the song vectors the evaluation CLI cached for that report, and
+writes MAP, k-NN and linear accuracy without and with it. By default: every preset of the
+report whose metadata has no readout of its own. Nothing is fitted on the evaluated tracks.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from training_recipes.evaluate import EvaluationError, load_preset, read_manifest, select_soundtracks
+from training_recipes.evaluate_cache import VectorCache, audio_keys
+from training_recipes.evaluate_metrics import retrieval_metrics
+from training_recipes.samplecnn_msd import readout
+
+
+def with_and_without_readout(vectors, labels, training_vectors, shrinkage=readout.SHRINKAGE, folds=5, seed=0):
+    """Retrieval figures of `vectors` as they are and after a readout fitted on `training_vectors`."""
+    mean, matrix = readout.whitening(training_vectors, shrinkage)
+    return {"as_published": retrieval_metrics(vectors, labels, folds, seed),
+            "with_readout": retrieval_metrics((np.asarray(vectors) - mean) @ matrix, labels, folds, seed)}
+
+
+def cached_vectors(report, name, tracks):
+    """The song vectors the evaluation CLI saved for `name` when it wrote `report`."""
+    settings = report["settings"]
+    cache = VectorCache(settings["cache_dir"], name, report["results"][name]["fingerprint"])
+    size = report["results"][name]["embedding_size"]
+    vectors = []
+    for track, key in zip(tracks, audio_keys(tracks, settings["cache_dir"])):
+        hit = cache.load(key, size)
+        if hit is None:
+            raise EvaluationError(f"{track.path}: no cached vector of {name} in {cache.directory}; "
+                                  "run the evaluation CLI again with the same --cache-dir")
+        vectors.append(hit[0])
+    return np.stack(vectors)
+
+
+def compute(args):
+    from training_recipes.samplecnn_msd.train import load_cache
+
+    report = json.loads(open(args.evaluation, encoding="utf-8").read())
+    all_tracks, _ = read_manifest(report["manifest"]["path"])
+    tracks = select_soundtracks(all_tracks, [",".join(report["soundtracks"])])
+    labels = np.array([t.soundtrack for t in tracks])
+    config = json.loads(open(args.run_config, encoding="utf-8").read())
+    cache = load_cache(config["cache"])
+    used = set(config["train_tracks"])
+    training = [t for t in cache["tracks"] if t["path"] in used]
+    presets = [n for n in args.presets.split(",") if n] if args.presets else [
+        n for n, r in report["results"].items() if r.get("kind") == "preset"
+        and "readout" not in load_preset(n).metadata]
+    out = {"command": [sys.executable, "-m", __spec__.name, *sys.argv[1:]], "evaluation": args.evaluation,
+           "evaluated_tracks": len(tracks), "training_tracks": len(training), "shrinkage": args.shrinkage,
+           "clip_seconds": readout.CLIP_SECONDS, "results": {}}
+    for name in presets:
+        vectors = cached_vectors(report, name, tracks)
+        model = load_preset(name)
+        training_vectors = readout.training_song_vectors(model.directory, cache, training)
+        out["results"][name] = with_and_without_readout(vectors, labels, training_vectors, args.shrinkage,
+                                                        report["settings"]["folds"], report["settings"]["seed"])
+        figures = out["results"][name]
+        print(f"{name}: MAP {figures['as_published']['map']:.3f} -> {figures['with_readout']['map']:.3f}")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.readout_peers",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--evaluation", required=True, help="a JSON report of training_recipes.evaluate")
+    parser.add_argument("--run-config", required=True, help="config.json of the run whose training tracks to fit on")
+    parser.add_argument("--presets", default=None, help="comma-separated; default: those without a readout")
+    parser.add_argument("--shrinkage", type=float, default=readout.SHRINKAGE)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        out = compute(args)
+    except EvaluationError as error:
+        raise SystemExit(f"error: {error}") from None
+    with open(args.out, "w", encoding="utf-8") as file:
+        json.dump(out, file, indent=1)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
