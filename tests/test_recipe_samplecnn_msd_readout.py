@@ -1,5 +1,6 @@
 """The samplecnn-msd export's whitened embedding (training_recipes/samplecnn_msd/readout.py)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import sdk
 from sdk.preset import sha256_file
 from tests.test_recipe_samplecnn_msd import _train, cache, corpus  # noqa: F401  (fixtures)
+from training_recipes import evaluate
 from training_recipes.samplecnn_msd import export, prepare, readout, readout_peers, train
 
 
@@ -58,6 +60,17 @@ def test_export_whitens_the_embedding_keeps_the_tags_and_training_restarts_unwhi
     plain_tags, white_tags = (np.array([s for _, s in m.tag(audio, sr=rate, top_k=None)]) for m in (plain, white))
     assert np.abs(plain_tags - white_tags).max() < 1e-4
 
+    # readout_peers reads the evaluation CLI's cached vectors of the plain export and fits each
+    # shrinkage on the run's training tracks: the shrinkage export uses gives the figures above.
+    report, peers = tmp_path / "report.json", tmp_path / "peers.json"
+    assert evaluate.main(["--manifest", str(corpus / "manifest.jsonl"), "--presets", str(plain_dir),
+                          "--folds", "2", "--cache-dir", str(tmp_path / "vectors"), "--out", str(report)]) == 0
+    readout_peers.main(["--evaluation", str(report), "--run-config", str(run / "config.json"),
+                        "--presets", str(plain_dir), "--shrinkage", "0.1,1", "--out", str(peers)])
+    figures = json.loads(peers.read_text())["results"][str(plain_dir)]
+    assert figures["as_published"]["map"] == json.loads(report.read_text())["results"][str(plain_dir)]["map"]
+    assert sorted(figures["with_readout"]) == ["0.1", "1"] and figures["with_readout"]["0.1"]["n_tracks"] == 6
+
     # A new phase from the whitened preset starts from the layers as they were before folding.
     model, _ = train.build_student()
     train.init_from(model, Path(white_dir), {"step": 0, "seconds": 0.0, "best": -1.0, "examples": 0})
@@ -80,6 +93,6 @@ def test_readout_fitted_on_other_tracks_lets_the_quiet_directions_count():
 
     vectors, labels = songs(3, 10)
     training, _ = songs(20, 10)  # other soundtracks altogether
-    figures = readout_peers.with_and_without_readout(vectors, labels, training, folds=3)
-    assert figures["as_published"]["map"] + 0.15 < figures["with_readout"]["map"]
-    assert figures["with_readout"]["n_queries"] == 30
+    figures = readout_peers.with_and_without_readout(vectors, labels, training, (0.1, 1.0), folds=3)
+    assert figures["as_published"]["map"] + 0.15 < figures["with_readout"]["0.1"]["map"]
+    assert figures["with_readout"]["1"]["n_queries"] == 30

@@ -3,13 +3,16 @@
     python -m training_recipes.samplecnn_msd.readout_peers \
         --evaluation results/samplecnn-msd-evaluation.json \
         --run-config results/samplecnn-msd-run-phase9/config.json \
-        [--presets artist-siamese-msd,musicnn-msd] --out results/samplecnn-msd-readout-peers.json
+        [--presets artist-siamese-msd,musicnn-msd] [--shrinkage 0.03,0.1,0.3] \
+        --out results/samplecnn-msd-readout-peers.json
 
-For each preset, fits the same readout (same shrinkage) on its song vectors of the run's
+For each preset, fits the same readout (each shrinkage given) on its song vectors of the run's
 training tracks (30 s from each track's middle, from the run's cache audio, as export
 does), applies it to the song vectors the evaluation CLI cached for that report, and
 writes MAP, k-NN and linear accuracy without and with it. By default: every preset of the
 report whose metadata has no readout of its own. Nothing is fitted on the evaluated tracks.
+Given an unwhitened export of a run (`export --whiten-shrinkage 0`) and a report on the
+validation soundtracks, the same command compares shrinkages: how export's was chosen.
 """
 
 import argparse
@@ -24,11 +27,14 @@ from training_recipes.evaluate_metrics import retrieval_metrics
 from training_recipes.samplecnn_msd import readout
 
 
-def with_and_without_readout(vectors, labels, training_vectors, shrinkage=readout.SHRINKAGE, folds=5, seed=0):
-    """Retrieval figures of `vectors` as they are and after a readout fitted on `training_vectors`."""
-    mean, matrix = readout.whitening(training_vectors, shrinkage)
-    return {"as_published": retrieval_metrics(vectors, labels, folds, seed),
-            "with_readout": retrieval_metrics((np.asarray(vectors) - mean) @ matrix, labels, folds, seed)}
+def with_and_without_readout(vectors, labels, training_vectors, shrinkages=(readout.SHRINKAGE,), folds=5, seed=0):
+    """Retrieval figures of `vectors` as they are and, per shrinkage, after a readout fitted
+    on `training_vectors`."""
+    with_readout = {}
+    for shrinkage in shrinkages:
+        mean, matrix = readout.whitening(training_vectors, shrinkage)
+        with_readout[f"{shrinkage:g}"] = retrieval_metrics((np.asarray(vectors) - mean) @ matrix, labels, folds, seed)
+    return {"as_published": retrieval_metrics(vectors, labels, folds, seed), "with_readout": with_readout}
 
 
 def cached_vectors(report, name, tracks):
@@ -61,7 +67,7 @@ def compute(args):
         n for n, r in report["results"].items() if r.get("kind") == "preset"
         and "readout" not in load_preset(n).metadata]
     out = {"command": [sys.executable, "-m", __spec__.name, *sys.argv[1:]], "evaluation": args.evaluation,
-           "evaluated_tracks": len(tracks), "training_tracks": len(training), "shrinkage": args.shrinkage,
+           "evaluated_tracks": len(tracks), "training_tracks": len(training), "shrinkages": args.shrinkage,
            "clip_seconds": readout.CLIP_SECONDS, "results": {}}
     for name in presets:
         vectors = cached_vectors(report, name, tracks)
@@ -70,8 +76,19 @@ def compute(args):
         out["results"][name] = with_and_without_readout(vectors, labels, training_vectors, args.shrinkage,
                                                         report["settings"]["folds"], report["settings"]["seed"])
         figures = out["results"][name]
-        print(f"{name}: MAP {figures['as_published']['map']:.3f} -> {figures['with_readout']['map']:.3f}")
+        print(f"{name}: MAP {figures['as_published']['map']:.3f} as published; with the readout "
+              + ", ".join(f"{s} -> {f['map']:.3f}" for s, f in figures["with_readout"].items()))
     return out
+
+
+def _shrinkages(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"shrinkages must be positive: {text!r}")
+    return values
 
 
 def main(argv=None):
@@ -80,7 +97,8 @@ def main(argv=None):
     parser.add_argument("--evaluation", required=True, help="a JSON report of training_recipes.evaluate")
     parser.add_argument("--run-config", required=True, help="config.json of the run whose training tracks to fit on")
     parser.add_argument("--presets", default=None, help="comma-separated; default: those without a readout")
-    parser.add_argument("--shrinkage", type=float, default=readout.SHRINKAGE)
+    parser.add_argument("--shrinkage", type=_shrinkages, default=[readout.SHRINKAGE],
+                        help="comma-separated covariance shrinkages to try")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     try:
