@@ -67,7 +67,7 @@ def test_export_whitens_the_embedding_keeps_the_tags_and_training_restarts_unwhi
                           "--folds", "2", "--cache-dir", str(tmp_path / "vectors"), "--out", str(report)]) == 0
     readout_peers.main(["--evaluation", str(report), "--run-config", str(run / "config.json"),
                         "--presets", str(plain_dir), "--shrinkage", "0.1,1", "--out", str(peers)])
-    figures = json.loads(peers.read_text())["results"][str(plain_dir)]
+    figures = json.loads(peers.read_text())["reports"][str(report)]["results"][str(plain_dir)]
     assert figures["as_published"]["map"] == json.loads(report.read_text())["results"][str(plain_dir)]["map"]
     assert sorted(figures["with_readout"]) == ["0.1", "1"] and figures["with_readout"]["0.1"]["n_tracks"] == 6
 

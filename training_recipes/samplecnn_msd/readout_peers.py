@@ -1,16 +1,16 @@
 """Would samplecnn-msd's readout (readout.py: centring + PCA whitening) lift the other presets too?
 
     python -m training_recipes.samplecnn_msd.readout_peers \
-        --evaluation results/samplecnn-msd-evaluation.json \
+        --evaluation results/samplecnn-msd-validation.json,results/samplecnn-msd-evaluation.json \
         --run-config results/samplecnn-msd-run-phase9/config.json \
         [--presets artist-siamese-msd,musicnn-msd] [--shrinkage 0.03,0.1,0.3] \
         --out results/samplecnn-msd-readout-peers.json
 
 For each preset, fits the same readout (each shrinkage given) on its song vectors of the run's
 training tracks (30 s from each track's middle, from the run's cache audio, as export
-does), applies it to the song vectors the evaluation CLI cached for that report, and
+does), applies it to the song vectors the evaluation CLI cached for each report, and
 writes MAP, k-NN and linear accuracy without and with it. By default: every preset of the
-report whose metadata has no readout of its own. Nothing is fitted on the evaluated tracks.
+reports whose metadata has no readout of its own. Nothing is fitted on the evaluated tracks.
 Given an unwhitened export of a run (`export --whiten-shrinkage 0`) and a report on the
 validation soundtracks, the same command compares shrinkages: how export's was chosen.
 """
@@ -52,32 +52,37 @@ def cached_vectors(report, name, tracks):
     return np.stack(vectors)
 
 
+def evaluated_tracks(report):
+    """(tracks, soundtrack labels) a report of the evaluation CLI scored."""
+    all_tracks, _ = read_manifest(report["manifest"]["path"])
+    tracks = select_soundtracks(all_tracks, [",".join(report["soundtracks"])])
+    return tracks, np.array([t.soundtrack for t in tracks])
+
+
 def compute(args):
     from training_recipes.samplecnn_msd.train import load_cache
 
-    report = json.loads(open(args.evaluation, encoding="utf-8").read())
-    all_tracks, _ = read_manifest(report["manifest"]["path"])
-    tracks = select_soundtracks(all_tracks, [",".join(report["soundtracks"])])
-    labels = np.array([t.soundtrack for t in tracks])
+    paths = [p for p in args.evaluation.split(",") if p]
+    reports = {p: json.loads(open(p, encoding="utf-8").read()) for p in paths}
     config = json.loads(open(args.run_config, encoding="utf-8").read())
     cache = load_cache(config["cache"])
     used = set(config["train_tracks"])
     training = [t for t in cache["tracks"] if t["path"] in used]
-    presets = [n for n in args.presets.split(",") if n] if args.presets else [
-        n for n, r in report["results"].items() if r.get("kind") == "preset"
-        and "readout" not in load_preset(n).metadata]
-    out = {"command": [sys.executable, "-m", __spec__.name, *sys.argv[1:]], "evaluation": args.evaluation,
-           "evaluated_tracks": len(tracks), "training_tracks": len(training), "shrinkages": args.shrinkage,
-           "clip_seconds": readout.CLIP_SECONDS, "results": {}}
-    for name in presets:
-        vectors = cached_vectors(report, name, tracks)
-        model = load_preset(name)
-        training_vectors = readout.training_song_vectors(model.directory, cache, training)
-        out["results"][name] = with_and_without_readout(vectors, labels, training_vectors, args.shrinkage,
-                                                        report["settings"]["folds"], report["settings"]["seed"])
-        figures = out["results"][name]
-        print(f"{name}: MAP {figures['as_published']['map']:.3f} as published; with the readout "
-              + ", ".join(f"{s} -> {f['map']:.3f}" for s, f in figures["with_readout"].items()))
+    presets = [n for n in args.presets.split(",") if n] if args.presets else list(dict.fromkeys(
+        n for r in reports.values() for n, row in r["results"].items() if row.get("kind") == "preset"
+        and "readout" not in load_preset(n).metadata))
+    out = {"command": [sys.executable, "-m", __spec__.name, *sys.argv[1:]], "training_tracks": len(training),
+           "shrinkages": args.shrinkage, "clip_seconds": readout.CLIP_SECONDS,
+           "reports": {p: {"evaluated_tracks": len(evaluated_tracks(r)[0]), "results": {}} for p, r in reports.items()}}
+    for name in presets:  # each preset's training vectors once, for every report
+        training_vectors = readout.training_song_vectors(load_preset(name).directory, cache, training)
+        for path, report in reports.items():
+            tracks, labels = evaluated_tracks(report)
+            figures = with_and_without_readout(cached_vectors(report, name, tracks), labels, training_vectors,
+                                               args.shrinkage, report["settings"]["folds"], report["settings"]["seed"])
+            out["reports"][path]["results"][name] = figures
+            print(f"{path}: {name}: MAP {figures['as_published']['map']:.3f} as published; with the readout "
+                  + ", ".join(f"{s} -> {f['map']:.3f}" for s, f in figures["with_readout"].items()))
     return out
 
 
@@ -94,7 +99,8 @@ def _shrinkages(text):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m training_recipes.samplecnn_msd.readout_peers",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--evaluation", required=True, help="a JSON report of training_recipes.evaluate")
+    parser.add_argument("--evaluation", required=True,
+                        help="comma-separated JSON reports of training_recipes.evaluate")
     parser.add_argument("--run-config", required=True, help="config.json of the run whose training tracks to fit on")
     parser.add_argument("--presets", default=None, help="comma-separated; default: those without a readout")
     parser.add_argument("--shrinkage", type=_shrinkages, default=[readout.SHRINKAGE],
