@@ -88,8 +88,9 @@ register_preset(
                     "on MSD audio).",
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
-        # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights).
-        weights_sha256={"model.weights.h5": "7d1ad2970ba23292acbd436cfdb85f5f2595c78dbe7b4e5c828ec9999804fffe"},
+        # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights, the readout).
+        weights_sha256={"model.weights.h5": "a37854bde01fa1bd2457e397f356c4a62e9b43752427c168f95a63df1fcb1155",
+                        "readout.npz": "168dd8775ac979cc0279f5dc70b3111eeacdc5e198641c657cce7c5595010b52"},
         bundled=True,
     )
 )
