@@ -96,3 +96,14 @@ def test_readout_fitted_on_other_tracks_lets_the_quiet_directions_count():
     figures = readout_peers.with_and_without_readout(vectors, labels, training, (0.1, 1.0), folds=3)
     assert figures["as_published"]["map"] + 0.15 < figures["with_readout"]["0.1"]["map"]
     assert figures["with_readout"]["1"]["n_queries"] == 30
+
+
+def test_readout_peers_names_the_file_it_cannot_use(tmp_path):
+    with pytest.raises(SystemExit, match="absent.json: cannot read the evaluation report"):
+        readout_peers.main(["--evaluation", str(tmp_path / "absent.json"), "--run-config", "x",
+                            "--out", str(tmp_path / "out.json")])
+    (tmp_path / "report.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="report.json: not a JSON evaluation report"):
+        readout_peers.main(["--evaluation", str(tmp_path / "report.json"), "--run-config", "x",
+                            "--out", str(tmp_path / "out.json")])
+    assert not (tmp_path / "out.json").exists()

@@ -59,18 +59,36 @@ def evaluated_tracks(report):
     return tracks, np.array([t.soundtrack for t in tracks])
 
 
+def _read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except OSError as error:
+        raise EvaluationError(f"{path}: cannot read the {what} ({error.strerror})") from None
+    except ValueError as error:
+        raise EvaluationError(f"{path}: not a JSON {what} ({error})") from None
+
+
 def compute(args):
     from training_recipes.samplecnn_msd.train import load_cache
 
     paths = [p for p in args.evaluation.split(",") if p]
-    reports = {p: json.loads(open(p, encoding="utf-8").read()) for p in paths}
-    config = json.loads(open(args.run_config, encoding="utf-8").read())
-    cache = load_cache(config["cache"])
+    reports = {p: _read_json(p, "evaluation report") for p in paths}
+    config = _read_json(args.run_config, "run config")
+    try:
+        cache = load_cache(config["cache"])
+    except (KeyError, OSError) as error:
+        raise EvaluationError(f"{args.run_config}: its training cache cannot be read ({error})") from None
     used = set(config["train_tracks"])
     training = [t for t in cache["tracks"] if t["path"] in used]
     presets = [n for n in args.presets.split(",") if n] if args.presets else list(dict.fromkeys(
         n for r in reports.values() for n, row in r["results"].items() if row.get("kind") == "preset"
         and "readout" not in load_preset(n).metadata))
+    for path, report in reports.items():  # before any audio work
+        missing = [n for n in presets if n not in report["results"]]
+        if missing:
+            raise EvaluationError(f"{path}: has no {', '.join(map(repr, missing))}; it scored "
+                                  f"{', '.join(report['results'])}")
     out = {"command": [sys.executable, "-m", __spec__.name, *sys.argv[1:]], "training_tracks": len(training),
            "shrinkages": args.shrinkage, "clip_seconds": readout.CLIP_SECONDS,
            "reports": {p: {"evaluated_tracks": len(evaluated_tracks(r)[0]), "results": {}} for p, r in reports.items()}}
