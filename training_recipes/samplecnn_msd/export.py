@@ -23,7 +23,7 @@ import numpy as np
 from sdk.preset import save_preset
 from training_recipes.samplecnn_msd import readout
 from training_recipes.samplecnn_msd.prepare import SAMPLE_RATE, STUDENT_SAMPLES
-from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, comma_list, load_cache
+from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, comma_list, training_tracks
 from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
@@ -45,10 +45,8 @@ def training_summary(run, weights="best"):
     run = Path(run)
     config = json.loads((run / "config.json").read_text())
     state = json.loads((run / "checkpoints" / "state.json").read_text())
-    cache = load_cache(config["cache"])
+    _cache, train_tracks = training_tracks(config)
     validation = sorted(comma_list(config["validation"]))
-    used = set(config["train_tracks"])
-    train_tracks = [t for t in cache["tracks"] if t["path"] in used]
     hours = sum(t["length"] for t in train_tracks) / SAMPLE_RATE / 3600
     best = json.loads((run / "best.json").read_text()) if (run / "best.json").is_file() else None
     return {
@@ -78,10 +76,7 @@ def fit_readout(model, run, save_raw, shrinkage, scratch):
     """Whiten `model`'s embedding on its run's training tracks (song vectors of the preset
     `save_raw(directory)` writes before folding); returns (readout.npz path in `scratch`,
     metadata record)."""
-    config = json.loads((Path(run) / "config.json").read_text())
-    cache = load_cache(config["cache"])
-    used = set(config["train_tracks"])
-    tracks = [t for t in cache["tracks"] if t["path"] in used]
+    cache, tracks = training_tracks(json.loads((Path(run) / "config.json").read_text()))
     vectors = readout.training_song_vectors(save_raw(scratch / "raw"), cache, tracks)
     mean, matrix = readout.whitening(vectors, shrinkage)
     raw = readout.fold(model, mean, matrix)

@@ -70,17 +70,15 @@ def _read_json(path, what):
 
 
 def compute(args):
-    from training_recipes.samplecnn_msd.train import load_cache
+    from training_recipes.samplecnn_msd.train import training_tracks
 
     paths = [p for p in args.evaluation.split(",") if p]
     reports = {p: _read_json(p, "evaluation report") for p in paths}
     config = _read_json(args.run_config, "run config")
     try:
-        cache = load_cache(config["cache"])
+        cache, training = training_tracks(config)
     except (KeyError, OSError) as error:
         raise EvaluationError(f"{args.run_config}: its training cache cannot be read ({error})") from None
-    used = set(config["train_tracks"])
-    training = [t for t in cache["tracks"] if t["path"] in used]
     presets = [n for n in args.presets.split(",") if n] if args.presets else list(dict.fromkeys(
         n for r in reports.values() for n, row in r["results"].items() if row.get("kind") == "preset"
         and "readout" not in load_preset(n).metadata))
@@ -89,13 +87,14 @@ def compute(args):
         if missing:
             raise EvaluationError(f"{path}: has no {', '.join(map(repr, missing))}; it scored "
                                   f"{', '.join(report['results'])}")
+    evaluated = {p: evaluated_tracks(r) for p, r in reports.items()}
     out = {"command": [sys.executable, "-m", __spec__.name, *sys.argv[1:]], "training_tracks": len(training),
            "shrinkages": args.shrinkage, "clip_seconds": readout.CLIP_SECONDS,
-           "reports": {p: {"evaluated_tracks": len(evaluated_tracks(r)[0]), "results": {}} for p, r in reports.items()}}
+           "reports": {p: {"evaluated_tracks": len(evaluated[p][0]), "results": {}} for p in reports}}
     for name in presets:  # each preset's training vectors once, for every report
         training_vectors = readout.training_song_vectors(load_preset(name).directory, cache, training)
         for path, report in reports.items():
-            tracks, labels = evaluated_tracks(report)
+            tracks, labels = evaluated[path]
             figures = with_and_without_readout(cached_vectors(report, name, tracks), labels, training_vectors,
                                                args.shrinkage, report["settings"]["folds"], report["settings"]["seed"])
             out["reports"][path]["results"][name] = figures

@@ -114,6 +114,13 @@ def load_cache(path):
             "tags": np.load(path / "teacher_tags.npy"), "song": np.load(path / "teacher_song.npy")}
 
 
+def training_tracks(config):
+    """(cache, its rows of the tracks a run trained on) from that run's config.json contents."""
+    cache = load_cache(config["cache"])
+    used = set(config["train_tracks"])
+    return cache, [t for t in cache["tracks"] if t["path"] in used]
+
+
 def song_targets(cache, teacher):
     """(tracks, d) song vectors of one teacher; a clear error when the cache lacks them."""
     if teacher == SONG_TEACHERS[0]:
