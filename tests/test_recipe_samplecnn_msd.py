@@ -8,7 +8,7 @@ import pytest
 import soundfile
 
 import sdk
-from training_recipes.samplecnn_msd import export, losses, optimization, prepare, train
+from training_recipes.samplecnn_msd import cache_data, export, losses, optimization, prepare, train
 
 SOUNDTRACKS = 3
 
@@ -299,6 +299,46 @@ def test_relational_term_copies_the_teachers_neighbourhoods_at_any_size():
     np.testing.assert_allclose(np.asarray(loss(y_true, apart)), [1 / 3, 1 / 3, 0.0], atol=1e-6)
 
 
+def test_relational_term_of_several_teachers_asks_for_their_mean_order_of_neighbours():
+    loss = losses.embedding_loss(cos_weight=0.0, metric_weight=0.0, relational_weight=1.0, relational_sizes=(3, 2))
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    y_true = np.hstack([np.zeros((6, 4)), a, b, np.arange(6)[:, None]]).astype(np.float32)
+    student = rng.normal(size=(6, 4)).astype(np.float32)
+
+    def centred_cosines(x):  # the batch mean removed, then cosines
+        x = x - x.mean(0)
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return x @ x.T
+
+    mine, theirs = centred_cosines(student), (centred_cosines(a) + centred_cosines(b)) / 2
+    expected = [1 - np.corrcoef(np.delete(mine[i], i), np.delete(theirs[i], i))[0, 1] for i in range(6)]
+    np.testing.assert_allclose(np.asarray(loss(y_true, student)), expected, atol=1e-5)
+    # Both teachers alike and the student their copy, shifted and scaled: nothing to learn.
+    y_same = np.hstack([np.zeros((6, 4)), student[:, :3], student[:, :3], np.arange(6)[:, None]])
+    copy = 3.0 * np.hstack([student[:, :3], np.zeros((6, 1))]) + 5.0
+    loss_same = losses.embedding_loss(cos_weight=0.0, metric_weight=0.0, relational_weight=1.0,
+                                      relational_sizes=(3, 3))
+    assert np.asarray(loss_same(y_same.astype(np.float32), copy.astype(np.float32))).max() < 1e-5
+
+
+def test_train_follows_several_relational_teachers(corpus, cache, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _train(corpus, cache, tmp_path / "bad", 1, extra=["--relational-teachers", "musicnn-msd,nobody"])
+    assert "--relational-teachers: unknown ['nobody']" in capsys.readouterr().err
+    run = tmp_path / "run"
+    _train(corpus, cache, run, 2, extra=["--relational-teachers", "artist-siamese-msd,musicnn-msd",
+                                         "--relational-weight", "1"])
+    sampler = cache_data.Sampler(cache_data.load_cache(cache), [0, 1],
+                                 relational_teachers=["artist-siamese-msd", "musicnn-msd"])
+    _x, y = sampler.batch()
+    assert sampler.relational_sizes == (256, 200) and y["embedding"].shape[1] == 256 + 256 + 200 + 1
+    meta = sdk.load(export.export(run, tmp_path / "preset")).metadata
+    assert "artist-siamese-msd's song embedding" in meta["provenance"]
+    assert "musicnn-msd's 200-d song features" in meta["provenance"]
+    assert meta["training"]["hyperparameters"]["relational_teachers"] == "artist-siamese-msd,musicnn-msd"
+
+
 def test_musicnn_song_teacher_added_to_a_cache_and_followed(corpus, cache, tmp_path):
     songs = np.load(cache / "teacher_song_musicnn.npy")
     assert songs.shape == (2 * SOUNDTRACKS, 200) and np.isfinite(songs).all()
@@ -328,15 +368,15 @@ def test_check_noise_reestimates_batch_norm_as_a_plain_average(corpus, cache, tm
     from training_recipes.samplecnn_msd import check_noise
 
     model, train_model = train.build_student()
-    cache_data = train.load_cache(cache)
-    train_ids, _ = train.split_tracks(cache_data, ["Soundtrack 2"], corpus)
-    sampler = train.Sampler(cache_data, train_ids, 2, 2, seed=5)
+    loaded = cache_data.load_cache(cache)
+    train_ids, _ = train.split_tracks(loaded, ["Soundtrack 2"], corpus)
+    sampler = cache_data.Sampler(loaded, train_ids, 2, 2, seed=5)
     batches = [sampler.batch()[0] for _ in range(2)]
     backbone = model.get_layer("backbone")
     conv0 = keras.Model(backbone.input, backbone.get_layer("conv0_conv").output)
     frontend = model.get_layer("frontend")
     means = [keras.ops.convert_to_numpy(conv0(frontend(x))).mean(axis=(0, 1)) for x in batches]
-    check_noise.reestimate_batch_norm(model, train_model, train.Sampler(cache_data, train_ids, 2, 2, seed=5), 2)
+    check_noise.reestimate_batch_norm(model, train_model, cache_data.Sampler(loaded, train_ids, 2, 2, seed=5), 2)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(backbone.get_layer("conv0_bn").moving_mean),
                                np.mean(means, 0),
                                rtol=1e-4, atol=1e-6)
@@ -353,14 +393,14 @@ def test_check_noise_reestimates_batch_norm_as_a_plain_average(corpus, cache, tm
 
 
 def test_sampler_draws_soundtracks_by_a_power_of_their_length(corpus, cache):
-    cache_data = train.load_cache(cache)
-    real_tracks = cache_data["tracks"]
+    loaded = cache_data.load_cache(cache)
+    real_tracks = loaded["tracks"]
     # Soundtrack 0 counts as 16 times as long as each of the others when the draw is set up; the
     # batches then crop the real (equal-length) tracks.
-    cache_data["tracks"] = [dict(t, windows=t["windows"] * 16) if t["soundtrack"] == "Soundtrack 0" else t
+    loaded["tracks"] = [dict(t, windows=t["windows"] * 16) if t["soundtrack"] == "Soundtrack 0" else t
                             for t in real_tracks]
     ids = list(range(len(real_tracks)))
-    uniform, by_sqrt, pairs = (train.Sampler(cache_data, ids, p, 1, seed=3, soundtrack_exponent=e)
+    uniform, by_sqrt, pairs = (cache_data.Sampler(loaded, ids, p, 1, seed=3, soundtrack_exponent=e)
                                for p, e in ((1, 0.0), (1, 0.5), (2, 1.0)))
     for sampler in (uniform, by_sqrt, pairs):
         sampler.tracks = real_tracks
@@ -374,3 +414,21 @@ def test_sampler_draws_soundtracks_by_a_power_of_their_length(corpus, cache):
     assert abs(share_of_soundtrack_0(by_sqrt) - 2 / 3) < 0.06
     # Two soundtracks per batch are still two different ones.
     assert all(len(set(pairs.batch()[1]["embedding"][:, -1])) == 2 for _ in range(20))
+
+
+def test_teacher_songs_scores_each_teacher_and_their_mix(corpus, cache, tmp_path):
+    from training_recipes.samplecnn_msd import teacher_songs
+
+    soundtracks = ["A", "A", "B", "B"]
+    artist = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]])  # groups the soundtracks
+    musicnn = np.array([[1, 0], [0, 1], [1, 0.1], [0.1, 1]])  # pairs each track with the other soundtrack
+    maps = teacher_songs.teacher_maps(artist, musicnn, soundtracks)
+    assert maps["artist-siamese-msd weight 1.0"] == pytest.approx(1.0)
+    # the same-soundtrack track ranks 3rd of 3 for the A tracks, 2nd for the B tracks
+    assert maps["artist-siamese-msd weight 0.0"] == pytest.approx((1 / 3 + 1 / 3 + 1 / 2 + 1 / 2) / 4)
+    out = tmp_path / "teachers.json"
+    teacher_songs.main(["--cache", str(cache), "--corpus", str(corpus), "--validation", "Soundtrack 2",
+                        "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["validation"]["soundtracks"] == 1 and report["training"]["tracks"] == 2 * SOUNDTRACKS - 2
+    assert set(report["training"]["map"]) == {f"artist-siamese-msd weight {w}" for w in teacher_songs.WEIGHTS}

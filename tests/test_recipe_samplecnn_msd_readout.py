@@ -10,7 +10,7 @@ import sdk
 from sdk.preset import sha256_file
 from tests.test_recipe_samplecnn_msd import _train, cache, corpus  # noqa: F401  (fixtures)
 from training_recipes import evaluate
-from training_recipes.samplecnn_msd import export, prepare, readout, readout_peers, train
+from training_recipes.samplecnn_msd import cache_data, export, prepare, readout, readout_peers, train
 
 
 def test_whitening_centres_and_evens_out_the_directions():
@@ -47,9 +47,9 @@ def test_export_whitens_the_embedding_keeps_the_tags_and_training_restarts_unwhi
     saved = dict(np.load(white_dir / readout.READOUT_FILE))
 
     # Fitted on the training tracks' song vectors: those are centred by it.
-    cache_data = train.load_cache(cache)
-    tracks = [t for t in cache_data["tracks"] if t["soundtrack"] != "Soundtrack 2"]
-    centred = readout.training_song_vectors(plain_dir, cache_data, tracks, progress=False) - saved["mean"]
+    loaded = cache_data.load_cache(cache)
+    tracks = [t for t in loaded["tracks"] if t["soundtrack"] != "Soundtrack 2"]
+    centred = readout.training_song_vectors(plain_dir, loaded, tracks, progress=False) - saved["mean"]
     assert np.abs(centred.mean(0)).max() < 1e-4 * np.abs(centred).max()
 
     rate = prepare.SAMPLE_RATE

@@ -3,7 +3,8 @@ point, each with one loss switched off, scored on the held-out validation soundt
 
     python -m training_recipes.samplecnn_msd.ablation --init-from sdk/bundled/samplecnn-msd \
         --validation "Soundtrack A,Soundtrack B" --steps 150 --out runs/samplecnn-msd-ablation \
-        [--variants all,tags,tags+metric,tags+cosine,floor,ema,listwise,relational,musicnn-song] [-- extra train arguments]
+        [--variants all,tags,tags+metric,tags+cosine,floor,ema,listwise,relational,musicnn-song,both-teachers] \
+        [-- extra train arguments]
 
 Every variant starts from the same weights (fresh Adam state), sees the same batches (same
 sampler seed) and trains the same number of steps; only the loss weights differ. The
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from training_recipes.samplecnn_msd import train
+from training_recipes.samplecnn_msd import cache_data, train
 
 # name -> the train arguments it changes (after the shared ones, so they win); the tag loss
 # is always on. "floor" tries logit-mse with absent tags' scores floored at 0.01; "ema" keeps
 # all losses and scores a moving average of the weights; "listwise" adds losses.listwise_kl;
 # "relational" adds losses.embedding_loss's relational term; "musicnn-song" follows musicnn-msd's
-# song features (relational, no cosine) instead of artist-siamese-msd's.
+# song features (relational, no cosine) instead of artist-siamese-msd's; "both-teachers" keeps all
+# losses and adds the correlation to both song teachers' mean neighbourhoods.
 VARIANTS = {
     "all": [],
     "tags": ["--cos-weight", "0", "--metric-weight", "0"],
@@ -38,17 +40,18 @@ VARIANTS = {
     "listwise": ["--listwise-weight", "1"],
     "relational": ["--relational-weight", "1"],
     "musicnn-song": ["--song-teacher", "musicnn-msd", "--cos-weight", "0", "--relational-weight", "1"],
+    "both-teachers": ["--relational-teachers", "artist-siamese-msd,musicnn-msd", "--relational-weight", "1"],
 }
 SCORES = ("tag_roc_auc_vs_teacher", "soundtrack_map")
 
 
 def score_start(args):
     """The validation figures of the starting weights, as train's evaluations measure them."""
-    cache = train.load_cache(args.cache)
+    cache = cache_data.load_cache(args.cache)
     _, val_ids = train.split_tracks(cache, train.comma_list(args.validation), args.corpus)
     model, train_model = train.build_student()
     train.init_from(model, Path(args.init_from), {})
-    return train.evaluate(train_model, cache, train.validation_windows(cache, val_ids))
+    return train.evaluate(train_model, cache, cache_data.validation_windows(cache, val_ids))
 
 
 def run_variant(name, args, extra):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import keras
 
-from training_recipes.samplecnn_msd import train
+from training_recipes.samplecnn_msd import cache_data, train
 
 
 def reestimate_batch_norm(model, train_model, sampler, batches):
@@ -36,7 +36,7 @@ def reestimate_batch_norm(model, train_model, sampler, batches):
 
 
 def check(args):
-    cache = train.load_cache(args.cache)
+    cache = cache_data.load_cache(args.cache)
     train_ids, val_ids = train.split_tracks(cache, train.comma_list(args.validation), args.corpus)
     model, train_model = train.build_student()
     weights = Path(args.weights)
@@ -45,14 +45,14 @@ def check(args):
 
     def score(name):
         for per_track in (6, 16):
-            items = train.validation_windows(cache, val_ids, per_track)
+            items = cache_data.validation_windows(cache, val_ids, per_track)
             row = {"weights": name, "windows_per_track": per_track, **train.evaluate(train_model, cache, items)}
             report["rows"].append(row)
             print(f"{name:32s} {per_track:2d} windows/track: tag AUC {row['tag_roc_auc_vs_teacher']:.3f}, "
                   f"MAP {row['soundtrack_map']:.3f}", flush=True)
 
     score("as saved")
-    sampler = train.Sampler(cache, train_ids, seed=args.seed)
+    sampler = cache_data.Sampler(cache, train_ids, seed=args.seed)
     count = reestimate_batch_norm(model, train_model, sampler, args.batches)
     score(f"re-estimated batch norm ({count} layers)")
     if args.out:

@@ -23,20 +23,21 @@ import numpy as np
 from sdk.preset import save_preset
 from training_recipes.samplecnn_msd import readout
 from training_recipes.samplecnn_msd.prepare import SAMPLE_RATE, STUDENT_SAMPLES
-from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, comma_list, training_tracks
+from training_recipes.samplecnn_msd.cache_data import training_tracks
+from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, comma_list
 from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
 HYPERPARAMETERS = ("lr", "warmup_steps", "decay_steps", "final_lr_fraction", "tag_loss", "logit_floor",
                    "listwise_weight", "temperature", "ema_decay", "tag_weight", "song_teacher", "cos_weight",
                    "relational_weight", "metric_weight", "margin", "soundtracks_per_batch", "per_soundtrack",
-                   "soundtrack_exponent")
+                   "soundtrack_exponent", "relational_teachers")
 SONG_TEACHER_CREDITS = {"artist-siamese-msd": "artist-siamese-msd's song embedding (Park, Lee et al. 2018, MIT)",
                         "musicnn-msd": "musicnn-msd's 200-d song features (ISC)"}
 # What a run's config meant before the option existed.
 DEFAULTS = {"warmup_steps": 0, "decay_steps": 0, "final_lr_fraction": 0.0, "tag_loss": "bce", "logit_floor": 1e-4,
             "listwise_weight": 0.0, "temperature": 1.0, "ema_decay": 0.0, "song_teacher": "artist-siamese-msd",
-            "relational_weight": 0.0, "soundtrack_exponent": 0.0}
+            "relational_weight": 0.0, "soundtrack_exponent": 0.0, "relational_teachers": ""}
 
 
 def training_summary(run, weights="best"):
@@ -97,8 +98,10 @@ def export(run, out, weights="best", card=None, weights_dtype="float16", whiten_
         raise SystemExit(f"{path}: no such weights file (train first)")
     model.load_weights(path)
     summary = training_summary(run, weights)
-    used = list(dict.fromkeys(p["song_teacher"] for p in summary["phases"])) or [DEFAULTS["song_teacher"]]
-    song_teachers = " and then ".join(SONG_TEACHER_CREDITS[t] for t in used)  # in the phases' order
+    used = list(dict.fromkeys(t for p in summary["phases"] for t in [p["song_teacher"]]
+                              + comma_list(p["relational_teachers"] if p["relational_weight"] else "")))
+    used = used or [DEFAULTS["song_teacher"]]
+    song_teachers = " and ".join(SONG_TEACHER_CREDITS[t] for t in used)  # in the order the phases named them
     preprocessor = {
         "sample_rate": SAMPLE_RATE,
         "frontend": {},

@@ -46,25 +46,59 @@ def tag_loss(name, logit_floor=1e-4, listwise_weight=0.0, temperature=1.0):
     return lambda y_true, y_pred: per_tag(y_true, y_pred) + listwise_weight * listwise_kl(y_true, y_pred, temperature)
 
 
-def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4, relational_weight=0.0):
-    """y_true = [teacher song embedding | soundtrack id]; returns a per-example loss. The
-    relational term (Park et al. 2019, "Relational Knowledge Distillation") is the squared
-    difference of the batch's cosine-similarity matrices, student vs teacher: it copies the
-    teacher's neighbourhoods, whatever its embedding's size (the cosine term needs equal sizes)."""
+def _unit(x):
+    return x / (ops.norm(x, axis=-1, keepdims=True) + 1e-8)
+
+
+def _centred_similarities(x):
+    """Cosine similarities of a batch's vectors after removing the batch mean (the direction
+    every song shares, which the cosine term already fixes)."""
+    x = _unit(x - ops.mean(x, axis=0, keepdims=True))
+    return ops.matmul(x, ops.transpose(x))
+
+
+def _row_correlation(a, b, mask):
+    """Pearson correlation, per row, of the masked entries of two matrices."""
+    count = ops.sum(mask, axis=-1, keepdims=True)
+    da = (a - ops.sum(a * mask, axis=-1, keepdims=True) / count) * mask
+    db = (b - ops.sum(b * mask, axis=-1, keepdims=True) / count) * mask
+    return ops.sum(da * db, axis=-1) / ops.sqrt(ops.sum(da * da, axis=-1) * ops.sum(db * db, axis=-1) + 1e-12)
+
+
+def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4, relational_weight=0.0, relational_sizes=()):
+    """y_true = [teacher song embedding | relational blocks | soundtrack id]; returns a
+    per-example loss. The relational term (Park et al. 2019, "Relational Knowledge
+    Distillation") is the squared difference of the batch's cosine-similarity matrices, student
+    vs teacher: it copies the teacher's neighbourhoods, whatever its embedding's size (the cosine
+    term needs equal sizes). With `relational_sizes` (the widths of the blocks after the song
+    teacher's: several teachers), it is 1 - the correlation, per anchor, of the student's
+    similarities to the rest of the batch with the mean of the blocks', all centred on the
+    batch: it asks for the teachers' order of neighbours, not their spread, which the soundtrack
+    hinge sets (and which differs between the teachers)."""
 
     def loss(y_true, y_pred):
-        teacher, soundtrack = y_true[:, :-1], y_true[:, -1]
-        e = y_pred / (ops.norm(y_pred, axis=-1, keepdims=True) + 1e-8)
-        t = teacher / (ops.norm(teacher, axis=-1, keepdims=True) + 1e-8)
+        extra = sum(relational_sizes)  # columns of the relational blocks, before the soundtrack id
+        teacher, soundtrack = y_true[:, : -1 - extra], y_true[:, -1]
+        e = _unit(y_pred)
+        t = _unit(teacher)
         sim = ops.matmul(e, ops.transpose(e))
+        off_diagonal = 1.0 - ops.eye(ops.shape(e)[0])
         total = 0.0
         if cos_weight:
             total = total + cos_weight * (1.0 - ops.sum(e * t, axis=-1))
-        if relational_weight:
+        if relational_weight and relational_sizes:
+            blocks, end = [], -1 - extra
+            for size in relational_sizes:
+                blocks.append(_centred_similarities(y_true[:, end : end + size]))
+                end += size
+            teacher_sim = sum(blocks) / len(blocks)
+            agreement = _row_correlation(_centred_similarities(y_pred), teacher_sim, off_diagonal)
+            total = total + relational_weight * (1.0 - agreement)
+        elif relational_weight:
             teacher_sim = ops.matmul(t, ops.transpose(t))
             total = total + relational_weight * ops.mean(ops.square(sim - teacher_sim), axis=-1)
         same = ops.cast(ops.equal(soundtrack[:, None], soundtrack[None, :]), "float32")
-        positive = same * (1.0 - ops.eye(ops.shape(e)[0]))
+        positive = same * off_diagonal
         negative = 1.0 - same
         # [i, p, n]: margin - s(i, p) + s(i, n) over every valid (p, n) pair of anchor i
         violation = ops.relu(margin - sim[:, :, None] + sim[:, None, :])

@@ -70,7 +70,7 @@ def _read_json(path, what):
 
 
 def compute(args):
-    from training_recipes.samplecnn_msd.train import training_tracks
+    from training_recipes.samplecnn_msd.cache_data import training_tracks
 
     paths = [p for p in args.evaluation.split(",") if p]
     reports = {p: _read_json(p, "evaluation report") for p in paths}

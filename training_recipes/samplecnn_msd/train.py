@@ -13,7 +13,8 @@ embedding between its 512-d features and a 50-tag sigmoid head. Losses per batch
              which tags rank highest;
   embedding  cos_weight * (1 - cos(student, artist-siamese-msd song embedding))
              [+ relational_weight * squared difference of in-batch similarities, which
-             also works with --song-teacher musicnn-msd's 200-d features]
+             also works with --song-teacher musicnn-msd's 200-d features, or follows the
+             mean similarities of --relational-teachers]
              + metric_weight * in-batch hinge over (anchor, same-soundtrack positive,
              other-soundtrack negative) triples, margin 0.4: the album concept of
              thesis section 4.2 with the soundtrack as album.
@@ -44,7 +45,8 @@ from training_recipes.common.metrics import mean_average_precision, roc_auc_macr
 from training_recipes.samplecnn_msd import readout
 from training_recipes.samplecnn_msd.losses import TAG_LOSSES, embedding_loss, tag_loss
 from training_recipes.samplecnn_msd.optimization import averaged_weights, learning_rate_at, schedule_origin
-from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES, window_span_22k
+from training_recipes.samplecnn_msd.cache_data import SONG_TEACHERS, Sampler, load_cache, validation_windows
+from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES
 
 EMBEDDING_SIZE = 256
 log = logging.getLogger("samplecnn_msd.train")
@@ -57,90 +59,6 @@ def build_student(embedding_size=EMBEDDING_SIZE):
     embedding = model.get_layer("backbone")(model.get_layer("frontend")(waveform))
     tags = model.get_layer("tags")(model.get_layer("tags_dropout")(embedding))
     return model, keras.Model(waveform, {"tags": tags, "embedding": embedding}, name="student_train")
-
-
-# Song-embedding teachers and the cache file holding each one's per-track vectors.
-SONG_TEACHERS = ("artist-siamese-msd", "musicnn-msd")
-SONG_FILES = {"artist-siamese-msd": "teacher_song.npy", "musicnn-msd": "teacher_song_musicnn.npy"}
-
-
-class Sampler:
-    """Batches of P soundtracks x K segments; soft tag targets from the crop's window."""
-
-    def __init__(self, cache, track_ids, soundtracks_per_batch=6, per_soundtrack=4, seed=0,
-                 song_teacher=SONG_TEACHERS[0], soundtrack_exponent=0.0):
-        self.cache = cache
-        self.songs = song_targets(cache, song_teacher)
-        self.tracks = [cache["tracks"][i] for i in track_ids]
-        self.track_ids = list(track_ids)
-        names = sorted({t["soundtrack"] for t in self.tracks})
-        self.soundtrack_index = {n: i for i, n in enumerate(names)}
-        self.by_soundtrack = {n: [j for j, t in enumerate(self.tracks) if t["soundtrack"] == n] for n in names}
-        self.p = min(soundtracks_per_batch, len(names))
-        self.k = per_soundtrack
-        self.rng = np.random.default_rng(seed)
-        # Exponent 0 draws every soundtrack equally often, so one track of a 2-track soundtrack
-        # is seen about 30 times as often as one of Freedoom's 65; 0.5 draws them by sqrt(audio length).
-        windows = np.array([sum(self.tracks[j]["windows"] for j in self.by_soundtrack[n]) for n in names], float)
-        weights = windows ** soundtrack_exponent
-        self.names = names
-        # None keeps numpy's unweighted draw, and with it the batches of runs made before the option.
-        self.draw_probability = weights / weights.sum() if soundtrack_exponent else None
-
-    def batch(self):
-        names = self.rng.choice(self.names, size=self.p, replace=False, p=self.draw_probability)
-        waves, tags, targets = [], [], []
-        for name in names:
-            members = self.by_soundtrack[name]
-            picks = self.rng.choice(members, size=self.k, replace=len(members) < self.k)
-            for j in picks:
-                track = self.tracks[j]
-                k = int(self.rng.integers(track["windows"]))
-                start, span = window_span_22k(k)
-                start += int(self.rng.integers(span - STUDENT_SAMPLES + 1))
-                begin = track["offset"] + start
-                waves.append(self.cache["audio"][begin : begin + STUDENT_SAMPLES])
-                tags.append(self.cache["tags"][track["window_offset"] + k])
-                targets.append(np.append(self.songs[self.track_ids[j]], self.soundtrack_index[name]))
-        x = np.stack(waves).astype(np.float32)
-        return x, {"tags": np.stack(tags), "embedding": np.stack(targets).astype(np.float32)}
-
-
-def load_cache(path):
-    path = Path(path)
-    meta = json.loads((path / "tracks.json").read_text())
-    return {"tracks": meta["tracks"], "meta": meta, "path": path,
-            "audio": np.load(path / "audio.f16.npy", mmap_mode="r"),
-            "tags": np.load(path / "teacher_tags.npy"), "song": np.load(path / "teacher_song.npy")}
-
-
-def training_tracks(config):
-    """(cache, its rows of the tracks a run trained on) from that run's config.json contents."""
-    cache = load_cache(config["cache"])
-    used = set(config["train_tracks"])
-    return cache, [t for t in cache["tracks"] if t["path"] in used]
-
-
-def song_targets(cache, teacher):
-    """(tracks, d) song vectors of one teacher; a clear error when the cache lacks them."""
-    if teacher == SONG_TEACHERS[0]:
-        return cache["song"]
-    path = cache["path"] / SONG_FILES[teacher]
-    if not path.is_file():
-        raise SystemExit(f"{path}: missing; add it with `python -m training_recipes.samplecnn_msd.prepare "
-                         f"--out {cache['path']} --add-musicnn-song`")
-    return np.load(path)
-
-
-def validation_windows(cache, track_ids, per_track=6):
-    """Fixed evaluation crops: up to `per_track` evenly spaced windows of each track, centred."""
-    items = []
-    for i in track_ids:
-        track = cache["tracks"][i]
-        for k in np.unique(np.linspace(0, track["windows"] - 1, per_track).round().astype(int)):
-            start, span = window_span_22k(int(k))
-            items.append((i, int(k), track["offset"] + start + (span - STUDENT_SAMPLES) // 2))
-    return items
 
 
 def evaluate(model, cache, items, batch_size=24, teacher_songs=None):
@@ -279,14 +197,14 @@ def train(args):
     cache = load_cache(args.cache)
     train_ids, val_ids = split_tracks(cache, comma_list(args.validation), args.corpus)
     model, train_model = build_student()
+    sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed,
+                      args.song_teacher, args.soundtrack_exponent, comma_list(args.relational_teachers))
     optimizer = keras.optimizers.Adam(args.lr, use_ema=args.ema_decay > 0, ema_momentum=args.ema_decay or 0.99)
     train_model.compile(optimizer=optimizer,
                         loss={"tags": tag_loss(args.tag_loss, args.logit_floor, args.listwise_weight, args.temperature),
                               "embedding": embedding_loss(args.cos_weight, args.metric_weight, args.margin,
-                                                          args.relational_weight)},
+                                                          args.relational_weight, sampler.relational_sizes)},
                         loss_weights={"tags": args.tag_weight, "embedding": 1.0})
-    sampler = Sampler(cache, train_ids, args.soundtracks_per_batch, args.per_soundtrack, args.seed,
-                      args.song_teacher, args.soundtrack_exponent)
     if args.cos_weight and sampler.songs.shape[1] != EMBEDDING_SIZE:
         raise SystemExit(f"--song-teacher {args.song_teacher} gives {sampler.songs.shape[1]}-d vectors, the student "
                          f"{EMBEDDING_SIZE}-d: the cosine term needs equal sizes; use --cos-weight 0 "
@@ -385,6 +303,9 @@ def main(argv=None):
                         help="whose song embeddings the cosine and relational terms follow")
     parser.add_argument("--relational-weight", type=float, default=0.0,
                         help="weight of matching the teacher's in-batch cosine similarities")
+    parser.add_argument("--relational-teachers", default="",
+                        help="comma-separated song teachers whose mean in-batch similarities the relational term "
+                             "follows instead, as a correlation per anchor (losses.embedding_loss)")
     parser.add_argument("--ema-decay", type=float, default=0.0,
                         help="evaluate and keep a moving average of the weights with this decay (e.g. 0.99); "
                              "0 keeps the raw weights")
@@ -402,6 +323,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0.0 <= args.soundtrack_exponent <= 1.0:
         parser.error(f"--soundtrack-exponent {args.soundtrack_exponent}: must be in [0, 1]")
+    unknown = set(comma_list(args.relational_teachers)) - set(SONG_TEACHERS)
+    if unknown:
+        parser.error(f"--relational-teachers: unknown {sorted(unknown)}; choose from {', '.join(SONG_TEACHERS)}")
     if not 0.0 <= args.ema_decay < 1.0:
         parser.error(f"--ema-decay {args.ema_decay}: must be in [0, 1)")
     if min(args.warmup_steps, args.decay_steps) < 0 or not 0.0 <= args.final_lr_fraction <= 1.0:
