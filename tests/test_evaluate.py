@@ -36,6 +36,18 @@ def test_map_skips_singleton_queries_hand_computed():
     assert out["n_queries"] == 2 and out["map"] == pytest.approx(0.5)
     assert out["knn_1"] == 0.0 and out["knn_5"] is None  # both nearest neighbours are the b item
     assert out["linear_accuracy"] is None and "linear_note" in out  # only one class has 2 tracks
+    assert out["map_by_soundtrack"] == {"a": pytest.approx(0.5)}  # b has no query
+
+
+def test_map_by_soundtrack_averages_each_soundtracks_own_queries():
+    # 0, 5, 40, 90 degrees, labels a a b b. q0 and q1 find each other first: AP 1. q2 (40) ranks
+    # 5 (a, 35 deg), 0 (a, 40), 90 (b, 50): its one relevant item at rank 3, AP 1/3. q3 (90)
+    # finds 40 (b, 50 deg) first: AP 1.
+    x = unit_vectors([0, 5, 40, 90])
+    out = em.retrieval_metrics(x, ["a", "a", "b", "b"], folds=2)
+    assert out["map_by_soundtrack"] == {"a": pytest.approx(1.0), "b": pytest.approx((1 / 3 + 1) / 2)}
+    assert out["map"] == pytest.approx((1 + 1 + 1 / 3 + 1) / 4)
+    np.testing.assert_allclose(metrics.average_precisions(x, ["a", "a", "b", "b"]), [1, 1, 1 / 3, 1])
 
 
 def test_perfect_separation_scores_one():

@@ -7,7 +7,8 @@ writes comes from a function that tests can call on hand-made inputs.  Retrieval
 * Retrieval (`retrieval_metrics`), labels = soundtracks, cosine similarity:
   - MAP (thesis Eq. 4.3-4.4): every track queries all other tracks of the evaluated set;
     relevant = same soundtrack.  Tracks of single-track soundtracks are not queries (they
-    have nothing relevant) but stay in the database as distractors.
+    have nothing relevant) but stay in the database as distractors.  `map_by_soundtrack`:
+    the mean AP of each soundtrack's own queries.
   - k-NN accuracy (k = 1, 5), leave-one-out: the same queries; neighbours are all other
     tracks; majority vote, ties by summed distance (`metrics.knn_accuracy`).
   - linear softmax accuracy: stratified k-fold CV (shuffled, seeded) over the soundtracks
@@ -114,8 +115,10 @@ def retrieval_metrics(embeddings, labels, folds=5, seed=0):
     n_queries = int((counts[inverse] >= 2).sum())
     if n_queries == 0:
         raise ValueError("no soundtrack has 2 or more tracks: nothing to retrieve")
-    out = {"n_tracks": len(x), "n_queries": n_queries,
-           "map": metrics.mean_average_precision(x, y, metric="cosine"),
+    ap = metrics.average_precisions(x, y, metric="cosine")
+    out = {"n_tracks": len(x), "n_queries": n_queries, "map": float(np.nanmean(ap)),
+           # which soundtracks the figure comes from: the mean AP of each one's tracks as queries
+           "map_by_soundtrack": {str(n): float(np.mean(ap[y == n])) for n in _names[counts >= 2]},
            "knn_1": leave_one_out_knn(x, y, 1), "knn_5": leave_one_out_knn(x, y, 5)}
     out.update(linear_cv(x, y, folds, seed))
     return out

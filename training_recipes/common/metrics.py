@@ -112,6 +112,21 @@ def _relevance(labels, n):
     return rel
 
 
+def average_precisions(embeddings, labels, metric="cosine"):
+    """Leave-one-out AP of each item as a query (thesis Eq. 4.3), NaN where it has no relevant
+    item; `mean_average_precision` says what is relevant and how items are ranked."""
+    emb = _array(embeddings, "embeddings", 2)
+    if len(emb) < 2:
+        raise ValueError("need at least 2 items for leave-one-out retrieval")
+    rel = _relevance(labels, len(emb))
+    order = _leave_one_out_ranking(emb, metric)
+    hits = np.take_along_axis(rel, order, axis=1).astype(np.float64)  # (N, N-1), rank order
+    n_rel = hits.sum(1)
+    precision_at_k = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_rel > 0, (precision_at_k * hits).sum(1) / n_rel, np.nan)
+
+
 def mean_average_precision(embeddings, labels, metric="cosine"):
     """Leave-one-out retrieval MAP (thesis Eq. 4.3-4.4, section 4.1.4).
 
@@ -120,19 +135,10 @@ def mean_average_precision(embeddings, labels, metric="cosine"):
     ``AP = sum_{k in rel} precision@k / number of relevant items``; Eq. 4.4: MAP = mean AP over
     the queries that have at least one relevant item (others are excluded from Q).
     """
-    emb = _array(embeddings, "embeddings", 2)
-    if len(emb) < 2:
-        raise ValueError("need at least 2 items for leave-one-out retrieval")
-    rel = _relevance(labels, len(emb))
-    order = _leave_one_out_ranking(emb, metric)
-    hits = np.take_along_axis(rel, order, axis=1).astype(np.float64)  # (N, N-1), rank order
-    n_rel = hits.sum(1)
-    valid = n_rel > 0
-    if not valid.any():
+    ap = average_precisions(embeddings, labels, metric)
+    if np.isnan(ap).all():
         raise ValueError("no query has a relevant item")
-    precision_at_k = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
-    ap = (precision_at_k * hits).sum(1)[valid] / n_rel[valid]
-    return float(ap.mean())
+    return float(np.nanmean(ap))
 
 
 def knn_accuracy(train_x, train_y, test_x, test_y, k=20, metric="cosine"):
