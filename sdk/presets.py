@@ -89,8 +89,8 @@ register_preset(
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
         # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights, the readout).
-        weights_sha256={"model.weights.h5": "a37854bde01fa1bd2457e397f356c4a62e9b43752427c168f95a63df1fcb1155",
-                        "readout.npz": "168dd8775ac979cc0279f5dc70b3111eeacdc5e198641c657cce7c5595010b52"},
+        weights_sha256={"model.weights.h5": "ead6aff851b58655d34e196ff25dd840c665a314f8c3175e17b10a4883d46f8e",
+                        "readout.npz": "35fa5828de32fc22cbfd147afbe821a34e1da59d9a601b103f7b21e0ac4173bf"},
         bundled=True,
     )
 )
