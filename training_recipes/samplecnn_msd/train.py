@@ -43,9 +43,9 @@ from tqdm import tqdm
 import zoo
 from training_recipes.common.metrics import mean_average_precision, roc_auc_macro
 from training_recipes.samplecnn_msd import readout
+from training_recipes.samplecnn_msd.cache_data import SONG_TEACHERS, Sampler, load_cache, validation_windows
 from training_recipes.samplecnn_msd.losses import TAG_LOSSES, embedding_loss, tag_loss
 from training_recipes.samplecnn_msd.optimization import averaged_weights, learning_rate_at, schedule_origin
-from training_recipes.samplecnn_msd.cache_data import SONG_TEACHERS, Sampler, load_cache, validation_windows
 from training_recipes.samplecnn_msd.prepare import STUDENT_SAMPLES
 
 EMBEDDING_SIZE = 256
