@@ -17,14 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from training_recipes.common.metrics import mean_average_precision
+from training_recipes.evaluate_metrics import unit_rows
 from training_recipes.samplecnn_msd.cache_data import SONG_TEACHERS, load_cache, song_targets
 from training_recipes.samplecnn_msd.train import add_data_arguments, comma_list, split_tracks
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def _unit(x):
-    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
 def teacher_maps(artist, musicnn, soundtracks, centred=False):
@@ -33,7 +30,8 @@ def teacher_maps(artist, musicnn, soundtracks, centred=False):
         artist, musicnn = artist - artist.mean(0), musicnn - musicnn.mean(0)
     out = {}
     for w in WEIGHTS:
-        both = np.hstack([np.sqrt(w) * _unit(artist), np.sqrt(1.0 - w) * _unit(musicnn)])  # cosines mix as w : 1-w
+        # unit rows scaled by sqrt(w) and sqrt(1 - w): their cosines mix as w : 1 - w
+        both = np.hstack([np.sqrt(w) * unit_rows(artist), np.sqrt(1.0 - w) * unit_rows(musicnn)])
         out[f"artist-siamese-msd weight {w}"] = float(mean_average_precision(both, soundtracks))
     return out
 
