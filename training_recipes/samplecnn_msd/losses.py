@@ -77,6 +77,8 @@ def embedding_loss(cos_weight=1.0, metric_weight=1.0, margin=0.4, relational_wei
     hinge sets (and which differs between the teachers)."""
 
     def loss(y_true, y_pred):
+        # torch will not subtract its tensors from numpy arrays, which callers may pass
+        y_true, y_pred = ops.convert_to_tensor(y_true, "float32"), ops.convert_to_tensor(y_pred, "float32")
         extra = sum(relational_sizes)  # columns of the relational blocks, before the soundtrack id
         teacher, soundtrack = y_true[:, : -1 - extra], y_true[:, -1]
         e = _unit(y_pred)
