@@ -6,6 +6,7 @@ tones and noise) with the bundled artist-siamese-msd preset, two tiny tagger pre
 import hashlib
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -320,6 +321,21 @@ def test_cli_end_to_end_cache_and_resume(corpus, presets, tmp_path, capsys, monk
     assert calls["mfcc"] == 0 and subset["n_tracks"] == 6 and subset["soundtracks"] == {"Drascula": 3, "Tones": 3}
 
 
+def test_unseen_by_drops_the_soundtracks_a_preset_trained_on(corpus, presets, tmp_path, capsys):
+    student = tmp_path / "student-trained-on-noise"
+    shutil.copytree(presets[1], student)
+    metadata = json.loads((student / "metadata.json").read_text())
+    metadata["training"] = {"train_soundtracks": ["Noise"]}
+    (student / "metadata.json").write_text(json.dumps(metadata))
+    out = tmp_path / "r.json"
+    code, _text, err = run(capsys, "--manifest", corpus / "manifest.jsonl", "--presets", student, "--unseen-by",
+                           student, "--folds", "2", "--out", out, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    report = json.loads(out.read_text())
+    assert report["unseen_by"] == str(student) and report["soundtracks"] == {"Drascula": 3, "Tones": 3}
+    assert report["results"][str(student)]["n_queries"] == 6
+
+
 def copy_manifest(corpus, folder):
     """The corpus manifest in another folder, its paths made absolute."""
     rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
@@ -329,7 +345,7 @@ def copy_manifest(corpus, folder):
 
 
 @pytest.mark.parametrize("problem", ["missing-audio", "unknown-preset", "unknown-style", "unknown-soundtrack",
-                                     "bad-row"])
+                                     "bad-row", "unseen-by-untrained"])
 def test_input_errors_are_one_clear_line(problem, corpus, tmp_path, capsys):
     manifest, styles = corpus / "manifest.jsonl", corpus / "styles.json"
     extra = []
@@ -347,6 +363,9 @@ def test_input_errors_are_one_clear_line(problem, corpus, tmp_path, capsys):
     elif problem == "unknown-soundtrack":
         extra = ["--soundtracks", "Tones,Nope"]
         expected = ["--soundtracks", "'Nope'", "'Drascula'"]
+    elif problem == "unseen-by-untrained":  # a preset whose metadata has no training record
+        extra = ["--unseen-by", "artist-siamese-msd"]
+        expected = ["--unseen-by artist-siamese-msd", "training.train_soundtracks"]
     else:
         manifest = copy_manifest(corpus, tmp_path)
         manifest.write_text(manifest.read_text() + '{"path": "audio/noise_0.wav"}\n')

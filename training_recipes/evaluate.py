@@ -2,7 +2,7 @@
 
     python -m training_recipes.evaluate --manifest data/corpus/manifest.jsonl \\
         --presets artist-siamese-msd,musicnn-msd[,path/to/preset_dir] --baseline mfcc \\
-        [--soundtracks "A,B"] [--styles styles.json] [--teacher musicnn-msd] \\
+        [--soundtracks "A,B"] [--unseen-by PRESET] [--styles styles.json] [--teacher musicnn-msd] \\
         --out results.json [--cache-dir runs/eval-cache] [--folds 5] [--seed 0] [--top-k 3]
 
 Manifest rows (JSON lines) need `path` (relative to the manifest's folder) and `soundtrack`.
@@ -95,6 +95,15 @@ def select_soundtracks(tracks, values):
                                   f"the manifest has {', '.join(map(repr, sorted(known)))}")
         wanted.update(names)
     return [t for t in tracks if t.soundtrack in wanted]
+
+
+def drop_trained_soundtracks(tracks, preset_name, metadata):
+    """Keep the tracks of soundtracks that `metadata` ("training": {"train_soundtracks": [...]})
+    says the preset never trained on: a checkpoint measured on music it has not seen."""
+    trained = (metadata.get("training") or {}).get("train_soundtracks")
+    if not isinstance(trained, list):
+        raise EvaluationError(f"--unseen-by {preset_name}: its metadata.json lists no training.train_soundtracks")
+    return [t for t in tracks if t.soundtrack not in set(trained)]
 
 
 def read_styles(path, tracks, all_tracks):
@@ -214,7 +223,11 @@ def evaluate(args, command):
     started = time.time()
     all_tracks, manifest_sha256 = read_manifest(args.manifest)
     tracks = select_soundtracks(all_tracks, args.soundtracks)
-    if max(Counter(t.soundtrack for t in tracks).values()) < 2:
+    loaded = {}
+    if args.unseen_by:
+        loaded[args.unseen_by] = load_preset(args.unseen_by)
+        tracks = drop_trained_soundtracks(tracks, args.unseen_by, loaded[args.unseen_by].metadata)
+    if not tracks or max(Counter(t.soundtrack for t in tracks).values()) < 2:
         raise EvaluationError(f"{args.manifest}: no soundtrack has 2 or more tracks; nothing to retrieve")
     styles = read_styles(args.styles, tracks, all_tracks) if args.styles else None
     names = list(dict.fromkeys(n.strip() for n in ",".join(args.presets or []).split(",") if n.strip()))
@@ -222,7 +235,7 @@ def evaluate(args, command):
         names.append(args.teacher)
     if not names and not args.baseline:
         raise EvaluationError("nothing to evaluate: give --presets and/or --baseline mfcc")
-    models = {name: load_preset(name) for name in names}  # fail on a bad name before any audio work
+    models = {name: loaded.get(name) or load_preset(name) for name in names}  # fail on a bad name before any audio work
     if args.teacher and not models[args.teacher].tags:
         raise EvaluationError(f"--teacher {args.teacher!r}: the preset has no tags")
     labels = np.array([t.soundtrack for t in tracks])
@@ -267,6 +280,7 @@ def evaluate(args, command):
     return {
         "command": command,
         "manifest": {"path": str(args.manifest), "sha256": manifest_sha256},
+        "unseen_by": args.unseen_by,
         "n_tracks": len(tracks),
         "soundtracks": counts,
         "use": dict(Counter(str(t.use) for t in tracks)),  # manifest "use" field ("None" when absent)
@@ -319,6 +333,8 @@ def parse_args(argv):
     parser.add_argument("--presets", action="append", help="comma-separated preset ids, hf:// handles or dirs")
     parser.add_argument("--baseline", choices=BASELINES, help="also score the MFCC mean/std baseline")
     parser.add_argument("--soundtracks", action="append", help="only these soundtracks (\"A,B,C\")")
+    parser.add_argument("--unseen-by", metavar="PRESET",
+                        help="drop the soundtracks this preset's metadata says it trained on")
     parser.add_argument("--styles", type=Path, help="JSON {soundtrack: style} for style-tag ROC-AUC")
     parser.add_argument("--teacher", help="preset whose top-k tags label the tag-agreement ROC-AUC")
     parser.add_argument("--top-k", type=int, default=3, help="teacher tags per track taken as positive")
