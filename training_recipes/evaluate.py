@@ -103,7 +103,8 @@ def drop_trained_soundtracks(tracks, preset_name, metadata):
     trained = (metadata.get("training") or {}).get("train_soundtracks")
     if not isinstance(trained, list):
         raise EvaluationError(f"--unseen-by {preset_name}: its metadata.json lists no training.train_soundtracks")
-    return [t for t in tracks if t.soundtrack not in set(trained)]
+    trained = set(trained)
+    return [t for t in tracks if t.soundtrack not in trained]
 
 
 def read_styles(path, tracks, all_tracks):
