@@ -9,6 +9,7 @@ over segments.
 import numpy as np
 
 from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, stream_audio
+from sdk.levels import LevelReadout
 from sdk.preset import build_preset_model, verify_preset
 from sdk.resolve import resolve
 
@@ -63,6 +64,15 @@ class MusicModel:
         self._level_models = {}  # levels tuple -> model of max-pooled hidden layers
         if self.frontend is None or self.backbone is None:
             raise ValueError(f"{self.directory}: model has no 'frontend' or 'backbone' layer")
+        # A preset may read its embedding from hidden levels of the backbone (sdk/levels.py);
+        # the tag head still reads the embedding layer's output (the "head" features).
+        self.level_readout = LevelReadout.from_preset(self.directory, outputs[0] if outputs else {})
+        if self.level_readout is not None:
+            width = self._feature_model(self.level_readout.levels).output.shape[-1]
+            if (width, self.level_readout.size) != (self.level_readout.input_size, self.embedding_size):
+                raise ValueError(f"{self.directory}: the level read-out maps {self.level_readout.input_size} -> "
+                                 f"{self.level_readout.size} dimensions; levels {list(self.level_readout.levels)} give "
+                                 f"{width} and embedding_size is {self.embedding_size}")
 
     def __repr__(self):
         return f"MusicModel({self.preset_id!r}, embedding_size={self.embedding_size}, tags={len(self.tags)})"
@@ -199,17 +209,44 @@ class MusicModel:
             self._level_models[levels] = keras.Model(self.backbone.input, outputs)
         return self._level_models[levels]
 
+    def _run(self, extractor, audio, sr, batch_size):
+        """Every segment of one song through `extractor`: an array, or a list for several outputs."""
+        parts = []
+        for batch in self.segment_inputs(audio, sr):
+            out = extractor.predict(batch, batch_size=batch_size, verbose=0)
+            parts.append([np.asarray(o, np.float32) for o in out] if isinstance(out, list) else [np.asarray(out, np.float32)])
+        columns = [np.concatenate(column) for column in zip(*parts)]
+        return columns if len(columns) > 1 else columns[0]
+
     def segment_features(self, audio, sr=None, batch_size=16, levels=None):
         """(num_segments, size) embeddings of one song's segments.
 
         `levels`, e.g. (-1,) or (-3, -2, -1), returns the max over time of those hidden
-        stages instead, concatenated (thesis Table 3.6 transfer features). Files are
-        read in blocks, so memory stays bounded; a song shorter than one segment is
-        padded to one segment.
+        stages instead, concatenated and as they are (thesis Table 3.6 transfer features).
+        Files are read in blocks, so memory stays bounded; a song shorter than one segment
+        is padded to one segment.
         """
-        extractor = self._feature_model(levels)
-        return np.concatenate([np.asarray(extractor.predict(batch, batch_size=batch_size, verbose=0), np.float32)
-                               for batch in self.segment_inputs(audio, sr)])
+        if levels is None and self.level_readout is not None:
+            return self.level_readout(self._run(self._feature_model(self.level_readout.levels), audio, sr, batch_size))
+        return self._run(self._feature_model(levels), audio, sr, batch_size)
+
+    def head_features(self, audio, sr=None, batch_size=16):
+        """(num_segments, d) outputs of the layer the tag head reads: the embedding itself,
+        unless the preset reads its embedding from hidden levels (see `level_readout`)."""
+        return self._run(self._embedding_model, audio, sr, batch_size)
+
+    def _embedding_and_head(self, audio, sr, batch_size):
+        """(segment embeddings, segment head features) from one pass over the audio."""
+        if self.level_readout is None:
+            features = self.segment_features(audio, sr, batch_size)
+            return features, features
+        import keras
+
+        if "both" not in self._level_models:
+            levels = self._feature_model(self.level_readout.levels)
+            self._level_models["both"] = keras.Model(self.backbone.input, [levels.output, self.backbone.output])
+        levels, head = self._run(self._level_models["both"], audio, sr, batch_size)
+        return self.level_readout(levels), head
 
     # ----- public API ---------------------------------------------------------------------
     def embed(self, audio, sr=None, per_segment=False, batch_size=16, levels=None):
@@ -232,25 +269,29 @@ class MusicModel:
     def tag(self, audio, sr=None, top_k=10):
         """[(tag, score)] sorted by score; top_k=None gives every tag."""
         self._require_tagger()  # before decoding any audio
-        scores = self._tag_scores(self.segment_features(audio, sr))
+        if self._tag_layer is not None:
+            scores = self._tag_scores(self.head_features(audio, sr), None)
+        else:
+            scores = self._tag_scores(None, self.segment_features(audio, sr))
         order = np.argsort(-scores)[: None if top_k is None else top_k]
         return [(self.tags[i], float(scores[i])) for i in order]
 
     def embed_and_tag(self, audio, sr=None, batch_size=16):
         """(song embedding, every tag's score in `tags` order; empty without tags) from one
         pass over the audio: what a tagged catalog needs, at half the cost of embed + tag."""
-        features = self.segment_features(audio, sr, batch_size)
-        scores = self._tag_scores(features) if self.tags else np.zeros(0, np.float32)
-        return features.mean(0), scores
+        embeddings, head = self._embedding_and_head(audio, sr, batch_size)
+        scores = self._tag_scores(head, embeddings) if self.tags else np.zeros(0, np.float32)
+        return embeddings.mean(0), scores
 
-    def _tag_scores(self, features):
-        """Song-level tag scores from the (segments, d) embeddings of one song."""
+    def _tag_scores(self, head, embeddings):
+        """Song-level tag scores from one song's (segments, d) head features (a tag layer reads
+        them) or its segment embeddings (prototypes live in the embedding space)."""
         if self._tag_layer is not None:
             import keras
 
-            return np.asarray(keras.ops.convert_to_numpy(self._tag_layer(features)), np.float32).mean(0)
+            return np.asarray(keras.ops.convert_to_numpy(self._tag_layer(head)), np.float32).mean(0)
         self._require_tagger()
-        return _cosine(features.mean(0)[None], self._prototypes[1])[0].astype(np.float32)
+        return _cosine(embeddings.mean(0)[None], self._prototypes[1])[0].astype(np.float32)
 
     def _require_tagger(self):
         if self._tag_layer is None and self._prototypes is None:

@@ -83,14 +83,16 @@ register_preset(
 register_preset(
     PresetSpec(
         preset_id="samplecnn-msd",
-        description="3^9-SampleCNN (thesis Table 3.1) on raw 22,050 Hz audio: 50 MSD tags + 256-d embedding, "
-                    "distilled from musicnn-msd and artist-siamese-msd on free game soundtracks (not trained "
-                    "on MSD audio).",
+        description="3^9-SampleCNN (thesis Table 3.1) on raw 22,050 Hz audio: 50 MSD tags + a 256-d embedding "
+                    "read from all its stages, distilled from musicnn-msd and artist-siamese-msd on free game "
+                    "soundtracks (not trained on MSD audio).",
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
-        # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights, the readout).
+        # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights, the readout)
+        # and of levels.py's level read-out (the embedding).
         weights_sha256={"model.weights.h5": "ead6aff851b58655d34e196ff25dd840c665a314f8c3175e17b10a4883d46f8e",
-                        "readout.npz": "35fa5828de32fc22cbfd147afbe821a34e1da59d9a601b103f7b21e0ac4173bf"},
+                        "readout.npz": "35fa5828de32fc22cbfd147afbe821a34e1da59d9a601b103f7b21e0ac4173bf",
+                        "levels.npz": "5b00c81a4327a0a837ec948ebb875e0090989efcc7f8c012d0ed0cae646e3a69"},
         bundled=True,
     )
 )

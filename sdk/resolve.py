@@ -15,7 +15,7 @@ from sdk.presets import PRESETS, list_presets
 
 # Files a preset directory may hold; only these are fetched from the Hub.
 PRESET_FILES = ["config.json", "model.weights.h5", "preprocessor.json", "metadata.json", "README.md",
-                "task.json", "task.weights.h5", "readout.npz"]
+                "task.json", "task.weights.h5", "readout.npz", "levels.npz"]
 
 
 class PresetNotFoundError(FileNotFoundError):

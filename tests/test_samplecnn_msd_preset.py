@@ -22,6 +22,7 @@ def test_registered_bundled_and_small():
     assert files.name == "samplecnn" and files.arguments["embedding_size"] == 256
     assert files.metadata["weights_dtype"] == "float16"
     assert (SPEC.bundled_path / "model.weights.h5").stat().st_size < 6 * 2**20  # float16: ~5 MB
+    assert (SPEC.bundled_path / "levels.npz").stat().st_size < 2 * 2**20  # float16 (3200, 256) matrix
     assert files.metadata["tags"] == list(MSD_TAGS)
     assert files.preprocessor["sample_rate"] == 22050 and files.preprocessor["segment"]["length"] == 59049
     assert (SPEC.bundled_path / "README.md").read_text() == (REPO / "hub_cards/samplecnn-msd.md").read_text()
@@ -114,3 +115,23 @@ def test_embedding_is_whitened_as_its_readout_file_says():
     # Shrinkage keeps the whitening tame: no direction is scaled by more than 1/sqrt(0.1 * mean eigenvalue).
     eig = record["covariance_eigenvalues"]
     assert np.linalg.eigvalsh(matrix).max() <= 1.001 / np.sqrt(readout.SHRINKAGE * eig["mean"])
+
+
+def test_embedding_is_the_whitened_levels_its_metadata_names(model):
+    """Stage 3c (training_recipes/samplecnn_msd/levels.py): the embedding is the max over time of
+    all eleven backbone stages, concatenated, then truncated PCA whitening fitted on the
+    training tracks; the tag head still reads the (whitened) 256-d embedding layer."""
+    from training_recipes.samplecnn_msd import levels
+
+    record = model.metadata["level_readout"]
+    assert record["levels"] == list(range(-11, 0)) and record["stages"] == model.stage_layers()
+    assert record["components"] == levels.COMPONENTS == model.embedding_size
+    assert record["shrinkage"] == levels.SHRINKAGE and record["input_size"] == 3200
+    assert record["n_tracks"] == model.metadata["training"]["train_tracks"]
+    assert "levels.npz" in SPEC.weights_sha256
+    fixture = REPO / "tests/data/drascula_track2_30s-42s.ogg"
+    raw = model.segment_features(fixture, levels=record["levels"])
+    with np.load(SPEC.bundled_path / "levels.npz") as saved:
+        expected = ((raw - saved["mean"]) @ saved["matrix"].astype(np.float32)).mean(0)
+    np.testing.assert_allclose(model.embed(fixture), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert model.head_features(fixture).shape == (4, 256)
