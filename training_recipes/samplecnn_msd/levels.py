@@ -32,22 +32,32 @@ COMPONENTS = 256
 CLIP_SECONDS = 30.0
 
 
-def truncated_whitening(vectors, shrinkage=SHRINKAGE, components=COMPONENTS):
-    """(mean, (d, k) matrix): centre, project on the k strongest principal directions of
-    `vectors` (n, d), and scale each by 1 / sqrt(eig + shrinkage * mean eig)."""
+def principal_directions(vectors):
+    """(mean, eigenvalues largest first, their unit eigenvectors as columns) of `vectors` (n, d)."""
     x = np.asarray(vectors, np.float64)
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"whitening needs (n >= 2, d) vectors, got shape {x.shape}")
-    if shrinkage <= 0:
-        raise ValueError(f"shrinkage must be positive, got {shrinkage}")
-    if not 1 <= components <= x.shape[1]:
-        raise ValueError(f"components must be 1 .. {x.shape[1]}, got {components}")
     mean = x.mean(0)
     eig, basis = np.linalg.eigh(np.cov((x - mean).T))
-    eig = np.maximum(eig, 0.0)
-    order = np.argsort(-eig)[:components]
-    scale = 1.0 / np.sqrt(eig[order] + shrinkage * eig.mean())
-    return mean.astype(np.float32), (basis[:, order] * scale).astype(np.float32)
+    order = np.argsort(-eig)
+    return mean, np.maximum(eig[order], 0.0), basis[:, order]
+
+
+def whitening_matrix(eig, basis, shrinkage=SHRINKAGE, components=COMPONENTS):
+    """(d, k): the k strongest directions, each scaled by 1 / sqrt(eig + shrinkage * mean eig)."""
+    if shrinkage <= 0:
+        raise ValueError(f"shrinkage must be positive, got {shrinkage}")
+    if not 1 <= components <= len(eig):
+        raise ValueError(f"components must be 1 .. {len(eig)}, got {components}")
+    return basis[:, :components] / np.sqrt(eig[:components] + shrinkage * eig.mean())
+
+
+def truncated_whitening(vectors, shrinkage=SHRINKAGE, components=COMPONENTS):
+    """(mean, (d, k) matrix): centre, project on the k strongest principal directions of
+    `vectors` (n, d), and scale each by 1 / sqrt(eig + shrinkage * mean eig)."""
+    mean, eig, basis = principal_directions(vectors)
+    matrix = whitening_matrix(eig, basis, shrinkage, components)
+    return mean.astype(np.float32), matrix.astype(np.float32)
 
 
 def parse_levels(text, num_stages):
