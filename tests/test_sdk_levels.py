@@ -156,3 +156,24 @@ def test_refitting_in_place_keeps_one_head_and_the_same_embedding(corpus, tmp_pa
     assert "levels" not in model.metadata["outputs"][1]
     song = root / "s2t1.wav"
     np.testing.assert_allclose(model.head_features(song), sdk.load(levels_dir).head_features(song), rtol=1e-5, atol=1e-6)
+
+
+def test_selection_scores_only_the_unseen_soundtracks_and_fits_on_the_trained_ones(tmp_path):
+    from training_recipes.common import metrics
+    from training_recipes.samplecnn_msd import levels_selection
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["A", "B", "C", "D"], 6)
+    centres = rng.standard_normal((4, 12))
+    top = centres[np.searchsorted(["A", "B", "C", "D"], labels)] + 0.5 * rng.standard_normal((24, 12))
+    path = tmp_path / "f.npz"
+    np.savez(path, paths=np.array([f"t{i}" for i in range(24)]), soundtracks=labels,
+             low=100 * rng.standard_normal((24, 4)), top=top, embedding=rng.standard_normal((24, 3)))
+    with np.load(path) as features:
+        out = levels_selection.scores(features, ["A", "B"])
+    assert (out["n_fit_tracks"], out["n_scored_tracks"], out["n_scored_soundtracks"]) == (12, 12, 2)
+    unseen = np.isin(labels, ["C", "D"])
+    assert out["top 1, raw"] == pytest.approx(metrics.mean_average_precision(top[unseen], labels[unseen]))
+    # The loud, uninformative low stage swamps the raw concatenation; whitening evens it out.
+    assert out["top 1, raw"] > out["top 2, raw"]
+    assert out["top 2, whitened, shrinkage 1, all dims"] > out["top 2, raw"]
