@@ -74,3 +74,18 @@ class LevelReadout:
         except (KeyError, ValueError, OSError) as error:
             raise ValueError(f"{where}, but {path.name} is unusable: {error}") from None
         return readout
+
+
+def without_level_readout(metadata):
+    """A copy of preset metadata whose embedding is the layer the tag head reads again: for
+    the same architecture with other weights, where a fitted read-out means nothing."""
+    outputs = metadata.get("outputs") or []
+    head = next((o for o in outputs if o.get("name") == "head"), None)
+    if head is None:
+        return dict(metadata)
+    rest = [o for o in outputs if o.get("purpose") not in ("embeddings", "tag head input")]
+    meta = {k: v for k, v in metadata.items() if k != "level_readout"}
+    meta["outputs"] = [{**head, "name": "embedding", "purpose": "embeddings"}, *rest]
+    meta["embedding_size"] = int(head["size"])
+    meta["subspaces"] = {"all": [0, int(head["size"])]}
+    return meta

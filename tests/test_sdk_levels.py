@@ -177,3 +177,14 @@ def test_selection_scores_only_the_unseen_soundtracks_and_fits_on_the_trained_on
     # The loud, uninformative low stage swamps the raw concatenation; whitening evens it out.
     assert out["top 1, raw"] > out["top 2, raw"]
     assert out["top 2, whitened, shrinkage 1, all dims"] > out["top 2, raw"]
+
+
+def test_random_init_of_a_levels_preset_embeds_with_its_head(corpus):
+    """transfer --random-init: fresh weights make the fitted read-out meaningless, so the
+    throwaway preset's embedding is the head layer again."""
+    from training_recipes.transfer import random_init
+
+    _, _, levels_dir = corpus
+    fresh = random_init(sdk.load(levels_dir))
+    assert fresh.level_readout is None and "level_readout" not in fresh.metadata
+    assert fresh.embedding_size == sdk.load(levels_dir).head_features(np.zeros(SR, np.float32), SR).shape[1]

@@ -132,12 +132,15 @@ def random_init(model, seed=0):
 
     import sdk
     import zoo
+    from sdk.levels import without_level_readout
     from sdk.preset import read_preset, save_preset
 
     files = read_preset(model.directory)
     keras.utils.set_random_seed(seed)
     fresh = zoo.build(files.name, **files.arguments)
-    metadata = {k: v for k, v in files.metadata.items() if k not in ("files", "parameter_count", "date_saved")}
+    # A level read-out (sdk/levels.py) was fitted to the trained weights: random ones use the head.
+    metadata = {k: v for k, v in without_level_readout(files.metadata).items()
+                if k not in ("files", "parameter_count", "date_saved")}
     metadata["preset"] = f"{model.preset_id}{RANDOM_SUFFIX}"
     with tempfile.TemporaryDirectory(prefix="random-init-") as scratch:
         directory = save_preset(fresh, Path(scratch) / "preset", name=files.name, arguments=files.arguments,
