@@ -97,11 +97,18 @@ def select_soundtracks(tracks, values):
     return [t for t in tracks if t.soundtrack in wanted]
 
 
-def drop_trained_soundtracks(tracks, preset_name, metadata):
-    """Keep the tracks of soundtracks that `metadata` ("training": {"train_soundtracks": [...]})
-    says the preset never trained on: a checkpoint measured on music it has not seen."""
+def trained_soundtracks(metadata):
+    """The soundtracks a preset's metadata ("training": {"train_soundtracks": [...]}) says it
+    trained on, or None when it does not say."""
     trained = (metadata.get("training") or {}).get("train_soundtracks")
-    if not isinstance(trained, list):
+    return trained if isinstance(trained, list) else None
+
+
+def drop_trained_soundtracks(tracks, preset_name, metadata):
+    """Keep the tracks of soundtracks that `metadata` says the preset never trained on
+    (`trained_soundtracks`): a checkpoint measured on music it has not seen."""
+    trained = trained_soundtracks(metadata)
+    if trained is None:
         raise EvaluationError(f"--unseen-by {preset_name}: its metadata.json lists no training.train_soundtracks")
     trained = set(trained)
     return [t for t in tracks if t.soundtrack not in trained]

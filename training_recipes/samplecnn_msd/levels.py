@@ -75,18 +75,17 @@ def parse_levels(text, num_stages):
 
 def training_tracks(model, manifest):
     """The manifest's tracks of the soundtracks the preset's metadata says it trained on."""
-    from training_recipes.evaluate import read_manifest
+    from training_recipes.evaluate import read_manifest, trained_soundtracks
 
-    trained = (model.metadata.get("training") or {}).get("train_soundtracks")
-    if not isinstance(trained, list) or not trained:
+    trained = set(trained_soundtracks(model.metadata) or ())
+    if not trained:
         raise SystemExit(f"{model.directory}: metadata.json lists no training.train_soundtracks to fit on")
     tracks, _ = read_manifest(manifest)
-    found = {t.soundtrack for t in tracks}
-    missing = sorted(set(trained) - found)
+    missing = sorted(trained - {t.soundtrack for t in tracks})
     if missing:
         raise SystemExit(f"{manifest}: lacks {len(missing)} of the preset's training soundtracks "
                          f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); use the corpus it trained on")
-    return [t for t in tracks if t.soundtrack in set(trained)]
+    return [t for t in tracks if t.soundtrack in trained]
 
 
 def level_song_vectors(model, tracks, levels, clip_seconds=CLIP_SECONDS, progress=True):
@@ -114,8 +113,8 @@ def add_level_readout(preset, manifest, out, levels="all", shrinkage=SHRINKAGE, 
     levels = parse_levels(levels, len(stages)) if isinstance(levels, str) else tuple(levels)
     tracks = training_tracks(model, manifest)
     vectors = level_song_vectors(model, tracks, levels, clip_seconds, progress)
-    mean, matrix = truncated_whitening(vectors, shrinkage, components)
-    eig = np.linalg.eigvalsh(np.cov(vectors.T))
+    mean, eig, basis = principal_directions(vectors)
+    matrix = whitening_matrix(eig, basis, shrinkage, components)
     meta = {k: v for k, v in model.metadata.items() if k not in ("keras_version", "parameter_count", "date_saved", "files")}
     # The layer the tag head reads: the old embedding, or on a second fit the recorded "head".
     outputs = meta["outputs"]
@@ -134,7 +133,7 @@ def add_level_readout(preset, manifest, out, levels="all", shrinkage=SHRINKAGE, 
         "components": components, "shrinkage": shrinkage, "fit_on": "song vectors of the preset's training tracks",
         "n_tracks": len(tracks), "clip_seconds": clip_seconds, "file": LEVELS_FILE,
         "recipe": "training_recipes/samplecnn_msd/levels.py",
-        "kept_variance": float(np.sort(eig)[::-1][:components].sum() / max(eig.sum(), 1e-30))}
+        "kept_variance": float(eig[:components].sum() / max(eig.sum(), 1e-30))}
     source = model.directory
     extra = {n: source / n for n in model.metadata.get("files", {}) if n != "model.weights.h5"}  # e.g. readout.npz
     with tempfile.TemporaryDirectory(prefix="levels-") as scratch:

@@ -48,7 +48,8 @@ def dump_features(model, tracks, path):
 
 
 def mean_ap(vectors, labels):
-    return float(np.nanmean(metrics.average_precisions(np.asarray(vectors, np.float64), labels, metric="cosine")))
+    """Soundtrack MAP by cosine, in float64 as evaluate_metrics.retrieval_metrics computes it."""
+    return metrics.mean_average_precision(np.asarray(vectors, np.float64), labels, metric="cosine")
 
 
 def scores(features, trained):
@@ -80,7 +81,7 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     import sdk
-    from training_recipes.evaluate import read_manifest
+    from training_recipes.evaluate import read_manifest, trained_soundtracks
 
     tracks, _ = read_manifest(args.manifest)
     report = {"command": ["python", "-m", "training_recipes.samplecnn_msd.levels_selection", *(sys.argv[1:] if argv is None else argv)], "results": {}}
@@ -94,7 +95,10 @@ def main(argv=None):
         with np.load(path) as features:
             if sorted(map(str, features["paths"])) != sorted(str(t.path) for t in tracks):
                 raise SystemExit(f"{path}: made from other tracks than {args.manifest}; delete it to recompute")
-            report["results"][name] = {"preset": preset, **scores(features, model.metadata["training"]["train_soundtracks"])}
+            trained = trained_soundtracks(model.metadata)
+            if not trained:
+                raise SystemExit(f"{preset}: metadata.json lists no training.train_soundtracks to fit on")
+            report["results"][name] = {"preset": preset, **scores(features, trained)}
         best = max((k for k in report["results"][name] if k.startswith("top")), key=report["results"][name].get)
         print(f"{name}: embedding layer {report['results'][name]['embedding layer']:.3f}; best {best}: "
               f"{report['results'][name][best]:.3f}", flush=True)
