@@ -37,6 +37,17 @@ def read_labels(source):
     return paths, [[x.strip() for x in row[column].split(";") if x.strip()] for row in rows]
 
 
+def _check_readable(source, names, targets, skipped):
+    """Raise ValueError, naming files and reasons, when a label is left with no readable song."""
+    seen = np.concatenate(targets).any(axis=0) if targets else np.zeros(len(names), bool)
+    empty = [name for name, present in zip(names, seen) if not present]
+    if empty:
+        reasons = "; ".join(reason if path in reason else f"{path}: {reason}" for path, reason in skipped[:3])
+        more = f" (and {len(skipped) - 3} more)" if len(skipped) > 3 else ""
+        raise ValueError(f"{source}: no readable audio for label(s) {', '.join(empty)}; "
+                         f"{len(skipped)} file(s) could not be read: {reasons}{more}")
+
+
 def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=20, batch_size=32,
               learning_rate=1e-3, seed=0, verbose=0):
     """Train a new tag head on `model`'s embedding; `model.tag()` uses it afterwards.
@@ -59,6 +70,7 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
             continue
         segments.append(cut)
         targets.append(np.repeat([[name in row for name in names]], len(cut), axis=0))
+    _check_readable(source, names, targets, skipped)
     x, y = np.concatenate(segments), np.concatenate(targets).astype("float32")
 
     keras.utils.set_random_seed(seed)

@@ -172,6 +172,12 @@ def test_fine_tune_from_a_csv_and_bad_label_sources(tagger_dir, songs, tmp_path)
     (tmp_path / "bad.csv").write_text("file,genre\nx.wav,rock\n")
     with pytest.raises(ValueError, match="'path' column"):
         sdk.fine_tune(model, tmp_path / "bad.csv")
+    # A label whose every song is unreadable: the error names the label and the file, and the
+    # head trained above is kept.
+    (tmp_path / "unreadable.csv").write_text(f"path,label\n{songs / 'song0.wav'},low\n{songs / 'broken.wav'},high\n")
+    with pytest.raises(ValueError, match=r"label\(s\) high;.*broken\.wav"):
+        sdk.fine_tune(model, tmp_path / "unreadable.csv")
+    assert sorted(model.tags) == ["bright", "high", "low"]
 
 
 def test_streamed_file_equals_the_whole_song_path():
