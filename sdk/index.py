@@ -452,3 +452,18 @@ def _read_source(source):
         full = Path(os.path.abspath(path if path.is_absolute() else source.parent / path))
         entries.append((id, full, {k: v for k, v in row.items() if k not in ("id", "path")}))
     return entries
+
+
+def searchable_catalog(catalog, embedding_size, searcher):
+    """`catalog` (a Catalog or a saved one's directory) as a Catalog that queries of
+    `embedding_size` from model `searcher` can be compared with; else a clear error."""
+    if isinstance(catalog, (str, os.PathLike)):
+        catalog = Catalog.load(catalog)
+    if not isinstance(catalog, Catalog):
+        raise TypeError(f"catalog: expected an sdk.Catalog or a saved catalog's directory, "
+                        f"got {type(catalog).__name__}")
+    if catalog.embedding_size != embedding_size:
+        raise ValueError(f"catalog holds {catalog.embedding_size}-d vectors (built with {catalog.model!r}) "
+                         f"but {searcher} embeds in {embedding_size} dimensions; "
+                         "search a catalog with the model that built it")
+    return catalog

@@ -9,6 +9,7 @@ over segments.
 import numpy as np
 
 from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, stream_audio
+from sdk.index import searchable_catalog
 from sdk.levels import LevelReadout
 from sdk.preset import build_preset_model, verify_preset
 from sdk.resolve import resolve
@@ -320,7 +321,9 @@ class MusicModel:
         return self
 
     def similar(self, query, catalog, k=10, weights=None, positives=(), negatives=()):
-        """Rank `catalog` for `query`; see README for the query forms. Returns result dicts."""
+        """Rank `catalog` (an sdk.Catalog, or the directory of a saved one) for `query`; see
+        README for the query forms. Returns result dicts."""
+        catalog = searchable_catalog(catalog, self.embedding_size, self.preset_id)
         vector, exclude = self._query_vector(query, catalog)
         if positives or negatives:
             vector = ROCCHIO_ALPHA * vector

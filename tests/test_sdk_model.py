@@ -103,6 +103,15 @@ def test_catalog_search_feedback_and_subspaces(tagger_dir, songs, tmp_path):
     assert {"song1.wav", "song4.wav"}.isdisjoint(h["id"] for h in fed)
     with pytest.raises(ValueError, match="not a catalog id"):
         model.similar("no-such-thing", catalog)
+    # A saved catalog's directory works as the catalog; other things get a clear error.
+    catalog.save(tmp_path / "saved")
+    assert [h["id"] for h in model.similar("song0.wav", tmp_path / "saved", k=5)] == [h["id"] for h in hits]
+    with pytest.raises(ValueError, match="catalog directory not found"):
+        model.similar("song0.wav", tmp_path / "missing")
+    with pytest.raises(TypeError, match="sdk.Catalog"):
+        model.similar("song0.wav", catalog.ids)
+    with pytest.raises(ValueError, match="8-d vectors .*16 dimensions"):
+        model.similar("song0.wav", sdk.Catalog(8, model="another"))
 
 
 def test_prototype_tagging_for_models_without_a_tag_head(songs):
