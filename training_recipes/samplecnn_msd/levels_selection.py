@@ -36,6 +36,8 @@ def dump_features(model, tracks, path):
     from training_recipes.evaluate import clip_audio
 
     stages = model.stage_layers()
+    # One pass for every stage and the embedding layer; MusicModel.segment_features reads
+    # either the levels or the embedding layer, which would take two passes over the audio.
     outputs = [keras.layers.GlobalMaxPooling1D()(model.backbone.get_layer(s).output) for s in stages]
     extractor = keras.Model(model.backbone.input, outputs + [model.backbone.output])
     rows = []
