@@ -237,6 +237,8 @@ def test_cli_end_to_end_cache_and_resume(corpus, presets, tmp_path, capsys, monk
     assert report["manifest"]["sha256"] == hashlib.sha256((corpus / "manifest.jsonl").read_bytes()).hexdigest()
     assert report["n_tracks"] == 8 and report["soundtracks"] == SOUNDTRACKS and report["use"] == {"None": 8}
     assert report["versions"]["backend"] == keras.backend.backend() and report["seconds"] >= 0
+    # Figures can depend on the CPU and the backend's build: both are recorded.
+    assert report["versions"]["cpu"] and report["versions"]["cpu_count"] >= 1 and report["versions"]["backend_version"]
     results = report["results"]
     assert list(results) == ["mfcc", "artist-siamese-msd", str(student), str(teacher)]
     assert results[str(teacher)]["teacher"] and not results[str(student)]["teacher"]

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from training_recipes import evaluate_metrics as em
+from training_recipes.common.training import run_environment
 from training_recipes.evaluate_cache import (
     VectorCache,
     atomic_write,
@@ -225,9 +226,6 @@ def mfcc_tracks(tracks, keys, cache_dir, clip_seconds=None):
 
 # ----- the run --------------------------------------------------------------------------------
 def evaluate(args, command):
-    import keras
-    import sklearn
-
     started = time.time()
     all_tracks, manifest_sha256 = read_manifest(args.manifest)
     tracks = select_soundtracks(all_tracks, args.soundtracks)
@@ -299,8 +297,7 @@ def evaluate(args, command):
         "duplicate_audio": duplicates,
         "results": results,
         "definitions": em.__doc__[em.__doc__.index("* Retrieval"):].strip(),
-        "versions": {"keras": keras.__version__, "backend": keras.backend.backend(), "numpy": np.__version__,
-                     "scikit-learn": sklearn.__version__, "python": sys.version.split()[0]},
+        "versions": run_environment(),
         "seconds": round(time.time() - started, 1),
     }
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from training_recipes.common import metrics
+from training_recipes.common.training import run_environment
 from training_recipes.evaluate import (
     EvaluationError,
     clip_audio,
@@ -245,9 +246,6 @@ def run_row(row, model, kind, clips, y, splits, args):
 
 
 def transfer(args, command):
-    import keras
-    import sklearn
-
     started = time.time()
     all_tracks, manifest_sha256 = read_manifest(args.manifest)
     tracks = select_soundtracks(all_tracks, args.soundtracks)
@@ -291,8 +289,7 @@ def transfer(args, command):
         "clip_seconds": args.clip_seconds or None,
         "results": results,
         "chance": max(counts.values()) / len(tracks),
-        "versions": {"keras": keras.__version__, "backend": keras.backend.backend(), "numpy": np.__version__,
-                     "scikit-learn": sklearn.__version__, "python": sys.version.split()[0]},
+        "versions": run_environment(),
         "seconds": round(time.time() - started, 1),
     }
 

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import platform
 import shutil
 import sys
 import time
@@ -48,6 +49,26 @@ def cli_main(run, args):
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def run_environment():
+    """Software versions and the CPU a report was measured on. Fine-tuning figures can differ
+    between CPU models: kernels sum in different orders, and a few epochs on little data
+    amplify the difference."""
+    import keras
+    import sklearn
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    backend = keras.backend.backend()
+    return {"keras": keras.__version__, "backend": backend,
+            "backend_version": getattr(sys.modules.get(backend), "__version__", None), "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__, "python": sys.version.split()[0], "cpu": cpu,
+            "cpu_count": os.cpu_count()}
 
 
 def epoch_rng(seed, epoch, stream=0):
