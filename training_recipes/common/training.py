@@ -52,9 +52,9 @@ def cli_main(run, args):
 
 
 def run_environment():
-    """Software versions and the CPU a report was measured on. Fine-tuning figures can differ
-    between CPU models: kernels sum in different orders, and a few epochs on little data
-    amplify the difference."""
+    """Software versions and the CPU a report was measured on: figures that involve training
+    may differ between installs and CPUs (kernels may sum in another order), and a few epochs
+    on little data amplify such differences."""
     import keras
     import sklearn
 
