@@ -236,17 +236,27 @@ class MusicModel:
         unless the preset reads its embedding from hidden levels (see `level_readout`)."""
         return self._run(self._embedding_model, audio, sr, batch_size)
 
+    def level_and_head_features(self, audio, sr=None, levels=None, batch_size=16):
+        """(segment_features(levels=...), head_features(...)) from one pass over the audio;
+        `levels` defaults to those of the preset's level read-out."""
+        import keras
+
+        if levels is None:
+            if self.level_readout is None:
+                raise ValueError(f"{self.preset_id}: has no level read-out; pass levels, e.g. (-3, -2, -1)")
+            levels = self.level_readout.levels
+        key = ("with head", tuple(int(level) for level in levels))
+        if key not in self._level_models:
+            pooled = self._feature_model(key[1])
+            self._level_models[key] = keras.Model(self.backbone.input, [pooled.output, self.backbone.output])
+        return self._run(self._level_models[key], audio, sr, batch_size)
+
     def _embedding_and_head(self, audio, sr, batch_size):
         """(segment embeddings, segment head features) from one pass over the audio."""
         if self.level_readout is None:
             features = self.segment_features(audio, sr, batch_size)
             return features, features
-        import keras
-
-        if "both" not in self._level_models:
-            levels = self._feature_model(self.level_readout.levels)
-            self._level_models["both"] = keras.Model(self.backbone.input, [levels.output, self.backbone.output])
-        levels, head = self._run(self._level_models["both"], audio, sr, batch_size)
+        levels, head = self.level_and_head_features(audio, sr, batch_size=batch_size)
         return self.level_readout(levels), head
 
     # ----- public API ---------------------------------------------------------------------

@@ -91,6 +91,14 @@ def test_embedding_is_the_whitened_levels_and_tags_do_not_change(corpus):
     np.testing.assert_allclose(scores, [plain_tags[name] for name in model.tags], atol=1e-6)
     # Explicit levels still give the raw hidden features.
     np.testing.assert_allclose(model.segment_features(song, levels=(-1,)), plain.segment_features(song, levels=(-1,)))
+    # One pass gives both: the read-out's raw levels (or any others) and the head features.
+    levels, head = model.level_and_head_features(song)
+    np.testing.assert_allclose(levels, raw, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(head, model.head_features(song), rtol=1e-5, atol=1e-6)
+    top, _ = plain.level_and_head_features(song, levels=(-2, -1))
+    np.testing.assert_allclose(top, plain.segment_features(song, levels=(-2, -1)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no level read-out; pass levels"):
+        plain.level_and_head_features(song)
 
 
 def test_a_catalog_of_the_levels_preset_searches_in_its_space(corpus):

@@ -30,21 +30,17 @@ COMPONENTS = (128, 256, 512, 0)  # 0: every direction, no truncation
 
 def dump_features(model, tracks, path):
     """Per track: mean over segments of each stage's max over time, and of the embedding layer."""
-    import keras
     from tqdm import tqdm
 
     from training_recipes.evaluate import clip_audio
 
     stages = model.stage_layers()
-    # One pass for every stage and the embedding layer; MusicModel.segment_features reads
-    # either the levels or the embedding layer, which would take two passes over the audio.
-    outputs = [keras.layers.GlobalMaxPooling1D()(model.backbone.get_layer(s).output) for s in stages]
-    extractor = keras.Model(model.backbone.input, outputs + [model.backbone.output])
+    splits = np.cumsum([model.backbone.get_layer(s).output.shape[-1] for s in stages])[:-1]
     rows = []
     for track in tqdm(tracks, desc=f"features {path.stem}", unit="track"):
         audio = clip_audio(track.path, model.sample_rate, 30)
-        parts = [extractor.predict(batch, batch_size=16, verbose=0) for batch in model.segment_inputs(audio, model.sample_rate)]
-        rows.append([np.concatenate([np.asarray(p[i], np.float32) for p in parts]).mean(0) for i in range(len(stages) + 1)])
+        levels, head = model.level_and_head_features(audio, model.sample_rate, levels=range(-len(stages), 0))
+        rows.append([*np.split(levels.mean(0), splits), head.mean(0)])
     np.savez(path, paths=np.array([str(t.path) for t in tracks]), soundtracks=np.array([t.soundtrack for t in tracks]),
              **{key: np.stack([row[i] for row in rows]) for i, key in enumerate(stages + ["embedding"])})
 
