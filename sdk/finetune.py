@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from sdk.audio import AudioError, list_audio_files
+from sdk.inference import run_batches
 from sdk.model import iter_layers
 
 
@@ -74,7 +75,8 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     x, y = np.concatenate(segments), np.concatenate(targets).astype("float32")
 
     keras.utils.set_random_seed(seed)
-    embedding_model = model._embedding_model
+    # The new head reads what the preset's tag head reads: the network's own embedding.
+    embedding_model = model.task.head_input_model()
     embedding_model.trainable = not freeze_backbone
     # BatchNorm stays in inference mode even when the backbone trains: its statistics
     # from pre-training beat those of a small labelled set. A non-trainable BN layer
@@ -86,7 +88,7 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     head = keras.layers.Dense(len(names), activation="sigmoid" if multi_label else "softmax", name="tags")
     if freeze_backbone:
         # A linear probe: the frozen backbone's features are computed once.
-        x = embedding_model.predict(x, batch_size=batch_size, verbose=0)
+        x = run_batches(model.compiled(embedding_model), [x], batch_size)
         inputs = keras.Input(x.shape[1:])
         trainer = keras.Model(inputs, head(inputs))
     else:

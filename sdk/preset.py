@@ -1,14 +1,16 @@
-"""The preset format: a plain directory that rebuilds one registered zoo model.
+"""The preset format: a plain directory holding one Keras graph (zoo.task.MusicTask).
 
-    config.json        {"format_version": 1, "name": <zoo registry name>, "arguments": {...}}
-    model.weights.h5   Keras 3 weights of `zoo.build(name, **arguments)` (no optimizer state)
+    config.json        {"format_version": 2, <keras.saving.serialize_keras_object(task)>}: the
+                       task's class and its config (zoo registry name and arguments of the
+                       network, segment length, read-out); rebuilt in Keras safe mode
+    model.weights.h5   Keras 3 weights of that graph (no optimizer state)
     preprocessor.json  sample rate, front-end settings, segmentation, aggregation
     metadata.json      preset id, outputs, licence, provenance, sha256 of every weight file
-    README.md          the model card (copied from hub_cards/<preset-id>.md), optional
+    README.md          the model card, optional
 
-Loading never unpickles anything: the architecture comes from the zoo registry
-by name, the numbers from an HDF5 weight file whose sha256 is checked first.
-Only keras and the standard library are used here, so it runs on every Keras backend.
+Loading never unpickles anything: the graph comes from registered zoo classes, the
+numbers from an HDF5 weight file whose sha256 is checked first. Only keras and the
+standard library are used here, so it runs on every Keras backend.
 """
 
 import dataclasses
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from sdk.files import check_sha256, sha256_file, swap_directory  # noqa: F401  (sha256_file is public here too)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 PREPROCESSOR_FILE = "preprocessor.json"
@@ -47,12 +49,18 @@ class PresetFiles:
     paths: dict  # file name -> Path, for every (non-hidden) file in the directory
 
     @property
+    def task_config(self):
+        """The serialized MusicTask: {"class_name", "config", "module", "registered_name"}."""
+        return {k: v for k, v in self.config.items() if k != "format_version"}
+
+    @property
     def name(self):
-        return self.config["name"]
+        """The zoo registry name of the preset's network."""
+        return self.config["config"]["network"]
 
     @property
     def arguments(self):
-        return dict(self.config.get("arguments", {}))
+        return dict(self.config["config"].get("arguments") or {})
 
 
 def frontend_config(layer):
@@ -68,42 +76,6 @@ def _dump(path, data):
 def _jsonable(data):
     """Tuples -> lists etc.: what the value looks like after a JSON round trip."""
     return json.loads(json.dumps(data))
-
-
-def _save_weights(model, path):
-    """`model.save_weights` without the optimizer: a preset holds the network only, and the
-    optimizer's step counter (int32 or int64 by backend) would make the bytes backend-dependent."""
-    try:
-        from keras.src.saving.saving_lib import save_weights_only  # what KerasHub's Task uses
-    except ImportError:  # a future Keras moved it: the optimizer counter is saved, loads the same
-        return model.save_weights(path)
-    optimizer = getattr(model, "optimizer", None)
-    save_weights_only(model, path, objects_to_skip=[optimizer] if optimizer is not None else None)
-
-
-def _load_weights(model, path):
-    """`model.load_weights`, leaving a compiled model's (unsaved) optimizer alone."""
-    try:
-        from keras.src.saving.saving_lib import load_weights_only
-    except ImportError:
-        return model.load_weights(path)
-    optimizer = getattr(model, "optimizer", None)
-    load_weights_only(model, path, objects_to_skip=[optimizer] if optimizer is not None else None)
-
-
-def _check_weights_fit(model, name, arguments):
-    """Refuse to write a preset whose weights would not load into zoo.build(name, **arguments)."""
-    import zoo
-
-    fresh = zoo.build(name, **arguments)
-    ours = [(w.path, tuple(w.shape)) for w in model.weights]
-    theirs = [(w.path, tuple(w.shape)) for w in fresh.weights]
-    if [s for _, s in ours] != [s for _, s in theirs]:
-        raise PresetError(
-            f"the model's weights do not match zoo.build({name!r}, **arguments): "
-            f"{len(ours)} vs {len(theirs)} variables; first difference "
-            f"{next(((a, b) for a, b in zip(ours, theirs) if a[1] != b[1]), None)}"
-        )
 
 
 def _store_as_float16(path):
@@ -133,38 +105,57 @@ def _store_as_float16(path):
     half.replace(path)
 
 
-def save_preset(model, directory, *, name, arguments, preprocessor, metadata, card_path=None,
+def as_task(model, *, name=None, arguments=None, preprocessor=None, tags=True):
+    """`model` as a preset graph: a MusicTask as it is, or a trained network (built by
+    `zoo.build(name, **arguments)`) wrapped with its weights copied in (and its tag head
+    unless `tags` is false: a preset whose metadata names no tags has none)."""
+    from zoo.task import MusicTask
+
+    if isinstance(model, MusicTask):
+        return model
+    if name is None:
+        raise PresetError("a trained network needs name= (its zoo registry name) to become a preset")
+    import zoo
+
+    if zoo.get_model_info(name).kind != "keras":
+        raise PresetError(f"{name!r} is not a Keras model; presets hold Keras weights only")
+    segment = ((preprocessor or {}).get("segment") or {}).get("length")
+    task = MusicTask(name, _jsonable(zoo.model_arguments(name, **(arguments or {}))), segment=segment, tags=tags)
+    try:
+        return task.load_network_weights(model)
+    except ValueError as error:
+        raise PresetError(f"the model's weights do not fit zoo.build({name!r}, **arguments): {error}") from None
+
+
+def save_preset(model, directory, *, preprocessor, metadata, name=None, arguments=None, card_path=None,
                 weights_dtype="float32", extra_files=None):
-    """Write `model` as a preset directory; returns its Path.
+    """Write `model` (a zoo.task.MusicTask, or a trained network with its `name` and
+    `arguments`, see `as_task`) as a preset directory; returns its Path.
 
     `weights_dtype="float16"` stores the weights at half size (see _store_as_float16);
     the metadata records it. `extra_files` ({name: source path}) are copied in and their
     sha256 listed next to the weights' (e.g. a recipe's readout.npz).
 
-    `arguments` are merged over the registry defaults, so config.json records the
-    full build. `metadata` gains keras_version, parameter_count, date_saved and
-    `files` (sha256 of each weight file). The files are written into a temporary
-    sibling directory that is renamed into place at the end: an interrupted save
-    never leaves a half-written preset. An existing *preset* at `directory` is
-    replaced; any other non-empty directory is refused.
+    `metadata` gains keras_version, parameter_count, date_saved and `files` (sha256 of
+    each weight file). The files are written into a temporary sibling directory that is
+    renamed into place at the end: an interrupted save never leaves a half-written
+    preset. An existing *preset* at `directory` is replaced; any other non-empty
+    directory is refused.
     """
     import keras
 
-    import zoo
-
     directory = Path(directory)
-    arguments = _jsonable(zoo.model_arguments(name, **arguments))
-    if zoo.get_model_info(name).kind != "keras":
-        raise PresetError(f"{name!r} is not a Keras model; presets hold Keras weights only")
-    _check_weights_fit(model, name, arguments)
+    task = as_task(model, name=name, arguments=arguments, preprocessor=preprocessor,
+                   tags=bool((metadata or {}).get("tags")))
     if directory.exists() and any(directory.iterdir()) and not (directory / CONFIG_FILE).is_file():
         raise PresetError(f"{directory}: exists and is not a preset; refusing to replace it")
 
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        _dump(staging / CONFIG_FILE, {"format_version": FORMAT_VERSION, "name": name, "arguments": arguments})
-        _save_weights(model, staging / WEIGHTS_FILE)
+        _dump(staging / CONFIG_FILE, {"format_version": FORMAT_VERSION,
+                                      **_jsonable(keras.saving.serialize_keras_object(task))})
+        task.save_weights(staging / WEIGHTS_FILE)
         if weights_dtype == "float16":
             _store_as_float16(staging / WEIGHTS_FILE)
         elif weights_dtype != "float32":
@@ -173,7 +164,7 @@ def save_preset(model, directory, *, name, arguments, preprocessor, metadata, ca
         full = dict(_jsonable(metadata))
         full.update(
             keras_version=keras.__version__,
-            parameter_count=int(model.count_params()),
+            parameter_count=int(task.count_params()),
             date_saved=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             files={WEIGHTS_FILE: sha256_file(staging / WEIGHTS_FILE)},
         )
@@ -220,8 +211,8 @@ def read_preset(directory):
             f"{directory}: {CONFIG_FILE} has format_version {version!r}; this library reads "
             f"version {FORMAT_VERSION} (upgrade the package or re-export the preset)"
         )
-    if not isinstance(config.get("name"), str):
-        raise PresetError(f"{directory}: {CONFIG_FILE} has no model 'name'")
+    if not isinstance((config.get("config") or {}).get("network"), str):
+        raise PresetError(f"{directory}: {CONFIG_FILE} names no network")
     paths = {p.name: p for p in sorted(directory.iterdir()) if p.is_file() and not p.name.startswith(".")}
     return PresetFiles(
         directory=directory,
@@ -248,26 +239,32 @@ def verify_preset(directory):
 
 
 def load_preset_model(directory):
-    """Verify, build `zoo.build(name, **arguments)` and load the weights -> keras.Model."""
+    """Verify, rebuild the preset's MusicTask and load its weights."""
     return build_preset_model(verify_preset(directory))
 
 
 def build_preset_model(files):
-    """The keras.Model of an already verified preset (PresetFiles from verify_preset)."""
+    """The zoo.task.MusicTask of an already verified preset (PresetFiles from verify_preset)."""
+    import keras
+
     import zoo
+    from zoo.task import MusicTask
 
     try:
-        entry = zoo.get_model_info(files.name)
+        zoo.get_model_info(files.name)
     except KeyError as error:
         raise PresetError(f"{files.directory}: {error.args[0]}") from None
-    if entry.kind != "keras":
-        raise PresetError(f"{files.directory}: {files.name!r} is not a Keras model")
+    if files.task_config.get("registered_name") != "zoo>MusicTask":
+        raise PresetError(f"{files.directory}: {CONFIG_FILE} holds a {files.task_config.get('registered_name')!r}, "
+                          "not a zoo>MusicTask")
     try:
-        model = zoo.build(files.name, **files.arguments)
-    except TypeError as error:
-        raise PresetError(f"{files.directory}: {CONFIG_FILE} arguments do not fit {files.name!r}: {error}") from None
+        task = keras.saving.deserialize_keras_object(files.task_config, safe_mode=True)
+    except (TypeError, ValueError, KeyError) as error:
+        raise PresetError(f"{files.directory}: {CONFIG_FILE} does not rebuild a {files.name!r} graph: {error}") from None
+    if not isinstance(task, MusicTask):
+        raise PresetError(f"{files.directory}: {CONFIG_FILE} rebuilt a {type(task).__name__}, not a MusicTask")
     try:
-        _load_weights(model, files.directory / WEIGHTS_FILE)
+        task.load_weights(files.directory / WEIGHTS_FILE)
     except ValueError as error:
         raise PresetError(f"{files.directory / WEIGHTS_FILE}: does not fit {files.name!r} ({error})") from error
-    return model
+    return task

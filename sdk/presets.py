@@ -48,8 +48,8 @@ register_preset(
         description="Thesis section 4.1 artist-label Siamese model (MSD, 10,000 artists), ported exactly.",
         repo_id=f"{HUB_ORG}/artist-siamese-msd",
         revision=None,
-        # sha256 of the converter's output (training_recipes/artist_siamese_msd/convert.py).
-        weights_sha256={"model.weights.h5": "ffc5530604239b28a3aa6aefa8f17274055aba5ec5699b253ef227f8192705b7"},
+        # sha256 of the preset graph (format 2) holding the converter's weights (artist_siamese_msd/convert.py).
+        weights_sha256={"model.weights.h5": "d2ee5b7cac5b1833d2de2714290b6ef05c9e940ecc12c4898a59885f5a9864b5"},
         bundled=True,
     )
 )
@@ -61,8 +61,8 @@ register_preset(
                     "embedding; the authors' weights ported exactly (ISC).",
         repo_id=f"{HUB_ORG}/musicnn-msd",
         revision=None,
-        # sha256 of the converter's output (training_recipes/musicnn_msd/convert.py).
-        weights_sha256={"model.weights.h5": "790b4a93e675a437c02e475aed945d794cef2b5ad5ef70a0e410d3a006108641"},
+        # sha256 of the preset graph (format 2) holding the converter's weights (musicnn_msd/convert.py).
+        weights_sha256={"model.weights.h5": "0f661ac4fec8b5fbf5fccae08d68762d6db268ee2a069aa42d574cf4f64dcb94"},
         bundled=True,
     )
 )
@@ -74,8 +74,8 @@ register_preset(
                     "penultimate embedding; the authors' weights ported exactly (ISC).",
         repo_id=f"{HUB_ORG}/musicnn-mtat",
         revision=None,
-        # sha256 of the converter's output (training_recipes/musicnn_msd/convert.py).
-        weights_sha256={"model.weights.h5": "87e94a2325334f06ce73748ccbcc6a3a546ae89f4e663e38e187b4cb5fefa62b"},
+        # sha256 of the preset graph (format 2) holding the converter's weights (musicnn_msd/convert.py).
+        weights_sha256={"model.weights.h5": "5ec74e77eccbf750b842091b280f6bad25d166275941e9907df12626d4063880"},
         bundled=True,
     )
 )
@@ -88,11 +88,8 @@ register_preset(
                     "soundtracks (not trained on MSD audio).",
         repo_id=f"{HUB_ORG}/samplecnn-msd",
         revision=None,
-        # sha256 of training_recipes/samplecnn_msd/export.py's output (float16 weights, the readout)
-        # and of levels.py's level read-out (the embedding).
-        weights_sha256={"model.weights.h5": "ead6aff851b58655d34e196ff25dd840c665a314f8c3175e17b10a4883d46f8e",
-                        "readout.npz": "35fa5828de32fc22cbfd147afbe821a34e1da59d9a601b103f7b21e0ac4173bf",
-                        "levels.npz": "5b00c81a4327a0a837ec948ebb875e0090989efcc7f8c012d0ed0cae646e3a69"},
+        # sha256 of the preset graph (format 2): the distilled weights and the multi-level read-out (samplecnn_msd/levels.py).
+        weights_sha256={"model.weights.h5": "6f504c52e748d8a60ce416889c7208c7d39793e4c45200cb38f4d4aec236b410"},
         bundled=True,
     )
 )

@@ -14,8 +14,7 @@ from sdk.files import check_sha256
 from sdk.presets import PRESETS, list_presets
 
 # Files a preset directory may hold; only these are fetched from the Hub.
-PRESET_FILES = ["config.json", "model.weights.h5", "preprocessor.json", "metadata.json", "README.md",
-                "task.json", "task.weights.h5", "readout.npz", "levels.npz"]
+PRESET_FILES = ["config.json", "model.weights.h5", "preprocessor.json", "metadata.json", "README.md"]
 
 
 class PresetNotFoundError(FileNotFoundError):

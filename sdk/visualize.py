@@ -45,7 +45,7 @@ def _source(model):
     import keras
 
     model = _as_model(model)
-    if hasattr(model, "keras_model"):  # sdk.MusicModel
+    if hasattr(model, "task"):  # sdk.MusicModel
         from zoo.frontends import RawWaveform
 
         if not isinstance(model.frontend, RawWaveform):
@@ -54,8 +54,12 @@ def _source(model):
         return model.backbone, model.sample_rate, model.preset_id
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a MusicModel, keras.Model, preset id or directory, got {type(model).__name__}")
-    nested = next((layer for layer in model.layers if layer.name == "backbone"), None)
-    network = nested if isinstance(nested, keras.Model) else model
+    from zoo.parts import network_parts
+
+    try:
+        network = network_parts(model).backbone
+    except ValueError:  # a network without declared parts: drawn as a whole
+        network = model
     shape = tuple(network.inputs[0].shape)
     if len(shape) == 3 and shape[-1] != 1 or len(shape) not in (2, 3):
         raise ValueError(f"{model.name} takes input of shape {shape[1:]}, not a waveform; learned filters "
@@ -64,12 +68,20 @@ def _source(model):
 
 
 def stage_names(model):
-    """Stage outputs bottom to top: each block's pool, or its ReLU when it has no pool (as
-    MusicModel.stage_layers); for other networks every ReLU, else every convolution."""
-    from sdk.model import stage_layer_names
+    """Stage outputs bottom to top, as the network declares them (zoo/parts.py); for a
+    network that declares none, every ReLU, else every convolution."""
+    from zoo.parts import network_parts
 
+    model = _as_model(model)
+    if hasattr(model, "task"):
+        return model.stage_names
     network = _source(model)[0]
-    return stage_layer_names(network) or (
+    try:
+        return list(network_parts(model).stages)
+    except ValueError:  # a network that declares none: each block's pool, or its ReLU when unpooled
+        names = [layer.name for layer in network.layers]
+        guessed = [n for n in names if n.endswith("_pool") or n.endswith("_relu") and n[:-5] + "_pool" not in names]
+    return guessed or (
         [layer.name for layer in network.layers if "relu" in type(layer).__name__.lower()]
         or [layer.name for layer in network.layers if "conv" in type(layer).__name__.lower()])
 

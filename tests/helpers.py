@@ -83,11 +83,11 @@ def tiny_samplecnn_preset_args(name, sample_rate, tags=None):
 
     tiny = dict(zoo.get_model_info("samplecnn").tiny)
     metadata = {"preset": name, "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
-                "license": "MIT", "outputs": [{"name": "embedding", "purpose": "embeddings",
-                                               "size": tiny["top_filters"], "layer": "backbone"}]}
+                "license": "MIT", "outputs": [{"name": "embedding", "purpose": "embeddings", "size": tiny["top_filters"]}]}
     if tags:
         tiny["num_tags"] = len(tags)
         metadata["tags"] = list(tags)
+        metadata["outputs"].append({"name": "tags", "purpose": "predictions", "size": len(tags)})
     preprocessor = {"sample_rate": sample_rate, "frontend": {},
                     "segment": {"length": 81, "hop": 81, "unit": "samples"}, "aggregation": "mean"}
     return {"name": "samplecnn", "arguments": tiny, "preprocessor": preprocessor, "metadata": metadata}

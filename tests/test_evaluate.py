@@ -171,9 +171,9 @@ def tagger(directory, tags, seed, corpus=None, directions=None):
         for tag, soundtrack in directions.items():
             direction = x[labels == soundtrack].mean(0) - x.mean(0)
             kernel[:, tags.index(tag)] = 4 * direction / (direction @ direction)
-        loaded.keras_model.get_layer("tags").set_weights([kernel, -x.mean(0) @ kernel])
+        loaded.task.tag_head[-1].set_weights([kernel, -x.mean(0) @ kernel])
         save = tiny_samplecnn_preset_args(directory.name, 2000, tags)
-        directory = save_preset(loaded.keras_model, directory, **save)
+        directory = save_preset(loaded.task, directory, preprocessor=save["preprocessor"], metadata=save["metadata"])
     return directory
 
 

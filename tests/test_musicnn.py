@@ -195,7 +195,7 @@ def converted():
     from training_recipes.musicnn_msd.convert import checkpoint_prefix, read_checkpoint
 
     arrays = read_checkpoint(checkpoint_prefix(CHECKPOINT))
-    return load_preset_model(PRESETS["musicnn-msd"].bundled_path), arrays
+    return load_preset_model(PRESETS["musicnn-msd"].bundled_path).build_network(), arrays
 
 
 @pytest.mark.parametrize("kind", [with_checkpoint(k) for k in PRESET_IDS])
@@ -203,7 +203,7 @@ def test_intermediate_layers_match_numpy_reference(kind):
     from training_recipes.musicnn_msd.convert import checkpoint_prefix, read_checkpoint
 
     arrays = read_checkpoint(checkpoint_prefix(CHECKPOINTS[kind]))
-    model = load_preset_model(PRESETS[PRESET_IDS[kind]].bundled_path)
+    model = load_preset_model(PRESETS[PRESET_IDS[kind]].bundled_path).build_network()
     backbone = model.get_layer("backbone")
     clips = np.stack([techno_loop(), orchestral_tones()])
     logmel = np.stack([reference_logmel(c) for c in clips])

@@ -134,7 +134,7 @@ def cosine(a, b):
 
 @pytest.fixture(scope="module")
 def ported():
-    return load_preset_model(PRESET)
+    return load_preset_model(PRESET).build_network()  # the training graph, holding the preset's weights
 
 
 @pytest.fixture(scope="module")

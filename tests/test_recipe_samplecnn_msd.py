@@ -78,7 +78,7 @@ def test_musicnn_teacher_gives_the_presets_tags_and_its_features():
     teacher, model = prepare.musicnn_teacher()
     window = np.random.default_rng(1).standard_normal((2, prepare.TEACHER_WINDOW)).astype(np.float32) * 0.1
     tags, features = model.predict(window, verbose=0)
-    np.testing.assert_allclose(tags, teacher.keras_model.predict(window, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(tags, teacher.task.build_network().predict(window, verbose=0), atol=1e-6)
     np.testing.assert_allclose(features, teacher.backbone.predict(teacher.frontend(window), verbose=0), atol=1e-5)
 
 

@@ -21,8 +21,10 @@ def test_registered_bundled_and_small():
     assert SPEC.weights_sha256 == files.metadata["files"]
     assert files.name == "samplecnn" and files.arguments["embedding_size"] == 256
     assert files.metadata["weights_dtype"] == "float16"
-    assert (SPEC.bundled_path / "model.weights.h5").stat().st_size < 6 * 2**20  # float16: ~5 MB
-    assert (SPEC.bundled_path / "levels.npz").stat().st_size < 2 * 2**20  # float16 (3200, 256) matrix
+    # float16: ~5 MB of network and ~1.6 MB of (3200, 256) read-out matrix, in one file.
+    assert (SPEC.bundled_path / "model.weights.h5").stat().st_size < 7.5 * 2**20
+    assert sorted(p.name for p in SPEC.bundled_path.iterdir()) == ["README.md", "config.json", "metadata.json",
+                                                                   "model.weights.h5", "preprocessor.json"]
     assert files.metadata["tags"] == list(MSD_TAGS)
     assert files.preprocessor["sample_rate"] == 22050 and files.preprocessor["segment"]["length"] == 59049
     assert (SPEC.bundled_path / "README.md").read_text() == (REPO / "hub_cards/samplecnn-msd.md").read_text()
@@ -91,47 +93,23 @@ def test_embeds_real_music(model):
     np.testing.assert_allclose(model.embed(fixture), per_segment.mean(0), rtol=1e-5)
 
 
-def test_embedding_is_whitened_as_its_readout_file_says():
-    """Export folded the centring + whitening of readout.npz into the embedding layer and its
-    inverse into the tag head: the stored (float16) layers are that fold of the stored raw ones."""
-    from sdk.preset import load_preset_model
-    from training_recipes.samplecnn_msd import readout
-
-    meta = json.loads((SPEC.bundled_path / "metadata.json").read_text())
-    record = meta["readout"]
-    assert record["shrinkage"] == readout.SHRINKAGE and record["n_tracks"] == meta["training"]["train_tracks"]
-    assert record["file"] == "readout.npz" and "readout.npz" in SPEC.weights_sha256
-    model = load_preset_model(SPEC.bundled_path)
-    kernel, bias = model.get_layer("backbone").get_layer("embedding").get_weights()
-    tag_kernel, tag_bias = model.get_layer("tags").get_weights()
-    with np.load(SPEC.bundled_path / "readout.npz") as saved:
-        mean, matrix = saved["mean"].astype(np.float64), saved["matrix"].astype(np.float64)
-        raw = {k: saved[k].astype(np.float64) for k in ("embedding_kernel", "embedding_bias", "tags_kernel",
-                                                        "tags_bias")}
-    for stored, folded in ((kernel, raw["embedding_kernel"] @ matrix), (bias, (raw["embedding_bias"] - mean) @ matrix),
-                           (tag_kernel, np.linalg.solve(matrix, raw["tags_kernel"])),
-                           (tag_bias, raw["tags_bias"] + mean @ raw["tags_kernel"])):
-        np.testing.assert_allclose(stored, folded, rtol=0, atol=2e-3 * np.abs(folded).max())
-    # Shrinkage keeps the whitening tame: no direction is scaled by more than 1/sqrt(0.1 * mean eigenvalue).
-    eig = record["covariance_eigenvalues"]
-    assert np.linalg.eigvalsh(matrix).max() <= 1.001 / np.sqrt(readout.SHRINKAGE * eig["mean"])
-
-
 def test_embedding_is_the_whitened_levels_its_metadata_names(model):
     """Stage 3c (training_recipes/samplecnn_msd/levels.py): the embedding is the max over time of
     all eleven backbone stages, concatenated, then truncated PCA whitening fitted on the
-    training tracks; the tag head still reads the (whitened) 256-d embedding layer."""
+    training tracks, a MultiLevelReadout layer of the preset's graph; the tag head still reads
+    the (whitened) 256-d embedding layer."""
     from training_recipes.samplecnn_msd import levels
 
     record = model.metadata["level_readout"]
-    assert record["levels"] == list(range(-11, 0)) and record["stages"] == model.stage_layers()
+    assert record["levels"] == list(range(-11, 0)) and record["stages"] == model.stage_names
     assert record["components"] == levels.COMPONENTS == model.embedding_size
     assert record["shrinkage"] == levels.SHRINKAGE and record["input_size"] == 3200
     assert record["n_tracks"] == model.metadata["training"]["train_tracks"]
-    assert "levels.npz" in SPEC.weights_sha256
+    assert model.task.readout == {"levels": record["levels"], "size": 256}
     fixture = REPO / "tests/data/drascula_track2_30s-42s.ogg"
     raw = model.segment_features(fixture, levels=record["levels"])
-    with np.load(SPEC.bundled_path / "levels.npz") as saved:
-        expected = ((raw - saved["mean"]) @ saved["matrix"].astype(np.float32)).mean(0)
+    mean, matrix = model.readout.get_weights()
+    assert raw.shape == (4, 3200) and matrix.shape == (3200, 256)
+    expected = ((raw - mean) @ matrix).mean(0)
     np.testing.assert_allclose(model.embed(fixture), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
     assert model.head_features(fixture).shape == (4, 256)

@@ -1,5 +1,5 @@
-"""A preset whose embedding is read from the backbone's levels (sdk/levels.py and
-training_recipes/samplecnn_msd/levels.py)."""
+"""A preset whose embedding is read from the backbone's levels: the MultiLevelReadout layer
+(zoo/heads.py) inside the preset's graph, fitted by training_recipes/samplecnn_msd/levels.py."""
 
 import json
 import shutil
@@ -9,10 +9,10 @@ import pytest
 import soundfile
 
 import sdk
-from sdk.levels import LEVELS_FILE, LevelReadout
-from sdk.preset import PresetError, sha256_file
+from sdk.preset import PresetError
 from tests.helpers import tiny_samplecnn_preset
 from training_recipes.samplecnn_msd import levels as recipe
+from zoo.heads import MultiLevelReadout
 
 SR = 8000
 
@@ -69,36 +69,46 @@ def test_parse_levels():
 def test_embedding_is_the_whitened_levels_and_tags_do_not_change(corpus):
     root, plain_dir, levels_dir = corpus
     plain, model = sdk.load(plain_dir), sdk.load(levels_dir)
-    stages = plain.stage_layers()
+    stages = plain.stage_names
     record = model.metadata["level_readout"]
     assert record["levels"] == list(range(-len(stages), 0)) and record["stages"] == stages
     assert record["n_tracks"] == 8 and record["components"] == 6 == model.embedding_size  # S0 and S1 only
-    assert model.metadata["files"][LEVELS_FILE] and model.metadata["outputs"][1]["name"] == "head"
+    # One graph: the read-out is a layer of it, its weights in model.weights.h5 (no side files).
+    assert isinstance(model.readout, MultiLevelReadout) and plain.readout is None
+    assert sorted(model.metadata["files"]) == ["model.weights.h5"]
+    assert model.task.get_config()["readout"] == {"levels": record["levels"], "size": 6}
     song = root / "s2t1.wav"
-    raw = plain.segment_features(str(song), levels=model.level_readout.levels)
-    with np.load(levels_dir / LEVELS_FILE) as saved:
-        expected = ((raw - saved["mean"]) @ saved["matrix"].astype(np.float32)).mean(0)
-    np.testing.assert_allclose(model.embed(song), expected, rtol=1e-4, atol=1e-5)
+    raw = plain.segment_features(str(song), levels=record["levels"])
+    mean, matrix = model.readout.get_weights()
+    np.testing.assert_allclose(model.embed(song), ((raw - mean) @ matrix).mean(0), rtol=1e-4, atol=1e-5)
     # The read-out was fitted on the training tracks: their song vectors are centred.
     training = np.stack([model.embed(root / f"s{s}t{t}.wav") for s in (0, 1) for t in range(4)])
     assert np.abs(training.mean(0)).max() < 1e-3 * np.abs(training).max()
-    # The tag head reads the untouched embedding layer: same scores as the plain preset.
+    # The tag head reads the network's own embedding: same scores as the plain preset.
     tagged, plain_tags = dict(model.tag(song, top_k=None)), dict(plain.tag(song, top_k=None))
     assert tagged == pytest.approx(plain_tags, abs=1e-6)
     np.testing.assert_allclose(model.head_features(song), plain.segment_features(song), rtol=1e-5, atol=1e-6)
     vector, scores = model.embed_and_tag(song)
     np.testing.assert_allclose(vector, model.embed(song), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(scores, [plain_tags[name] for name in model.tags], atol=1e-6)
-    # Explicit levels still give the raw hidden features.
+    # Explicit levels still give the raw stage features.
     np.testing.assert_allclose(model.segment_features(song, levels=(-1,)), plain.segment_features(song, levels=(-1,)))
-    # One pass gives both: the read-out's raw levels (or any others) and the head features.
-    levels, head = model.level_and_head_features(song)
-    np.testing.assert_allclose(levels, raw, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(head, model.head_features(song), rtol=1e-5, atol=1e-6)
-    top, _ = plain.level_and_head_features(song, levels=(-2, -1))
-    np.testing.assert_allclose(top, plain.segment_features(song, levels=(-2, -1)), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="no level read-out; pass levels"):
-        plain.level_and_head_features(song)
+
+
+def test_multi_level_readout_layer_pools_centres_and_projects():
+    import keras
+
+    rng = np.random.default_rng(0)
+    series, vector = rng.standard_normal((2, 5, 3)).astype("float32"), rng.standard_normal((2, 4)).astype("float32")
+    layer = MultiLevelReadout(2)
+    layer.build([series.shape, vector.shape])
+    mean, matrix = rng.standard_normal(7).astype("float32"), rng.standard_normal((7, 2)).astype("float32")
+    layer.set_weights([mean, matrix])
+    expected = (np.concatenate([series.max(1), vector], 1) - mean) @ matrix
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer([series, vector])), expected, rtol=1e-5, atol=1e-5)
+    assert [w.trainable for w in layer.weights] == [False, False]
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert again.get_config() == layer.get_config()
 
 
 def test_a_catalog_of_the_levels_preset_searches_in_its_space(corpus):
@@ -109,38 +119,18 @@ def test_a_catalog_of_the_levels_preset_searches_in_its_space(corpus):
     assert len(hits) == 3 and all(h["id"] != "s0t0.wav" for h in hits)
 
 
-def test_broken_level_files_are_named(corpus, tmp_path):
+def test_a_modified_readout_is_refused_by_its_sha256(corpus, tmp_path):
+    import h5py
+
     _, _, levels_dir = corpus
     copy = shutil.copytree(levels_dir, tmp_path / "copy")
-    with np.load(copy / LEVELS_FILE) as saved:
-        arrays = dict(saved)
-    np.savez(copy / LEVELS_FILE, **{**arrays, "mean": arrays["mean"][:-1]})
-    with pytest.raises(PresetError, match="levels.npz"):  # the sha256 in metadata.json no longer fits
+    with h5py.File(copy / "model.weights.h5", "r+") as weights:
+        names = []
+        weights.visititems(lambda name, item: names.append(name) if "readout" in name and isinstance(item, h5py.Dataset) else None)
+        assert names, "the read-out's weights are in model.weights.h5"
+        weights[names[0]][...] = 0
+    with pytest.raises(PresetError, match="model.weights.h5"):
         sdk.load(copy)
-    meta = json.loads((copy / "metadata.json").read_text())
-    meta["files"][LEVELS_FILE] = sha256_file(copy / LEVELS_FILE)
-    (copy / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"copy: metadata.json names embedding levels .* levels.npz is unusable"):
-        sdk.load(copy)
-    meta["outputs"][0]["levels"] = [-2, -1]
-    np.savez(copy / LEVELS_FILE, **arrays)
-    meta["files"][LEVELS_FILE] = sha256_file(copy / LEVELS_FILE)
-    (copy / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="fitted for levels"):
-        sdk.load(copy)
-
-
-def test_level_readout_checks_its_arrays():
-    with pytest.raises(ValueError, match="distinct stages"):
-        LevelReadout((0,), np.zeros(3), np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="do not fit"):
-        LevelReadout((-1,), np.zeros(3), np.zeros((4, 2)))
-    with pytest.raises(ValueError, match="finite"):
-        LevelReadout((-1,), np.full(3, np.nan), np.zeros((3, 2)))
-    readout = LevelReadout((-2, -1), np.ones(3), np.eye(3)[:, :2])
-    with pytest.raises(ValueError, match="takes 3"):
-        readout(np.zeros((1, 4)))
-    np.testing.assert_allclose(readout(np.full((2, 3), 2.0)), np.ones((2, 2)))
 
 
 def test_recipe_refuses_a_manifest_without_the_training_soundtracks(corpus, tmp_path):
@@ -153,38 +143,15 @@ def test_recipe_refuses_a_manifest_without_the_training_soundtracks(corpus, tmp_
     assert not (tmp_path / "out").exists()
 
 
-def test_refitting_in_place_keeps_one_head_and_the_same_embedding(corpus, tmp_path):
+def test_refitting_in_place_replaces_the_readout_and_keeps_the_head(corpus, tmp_path):
     root, _, levels_dir = corpus
     copy = shutil.copytree(levels_dir, tmp_path / "again")
     recipe.add_level_readout(copy, root / "manifest.jsonl", copy, levels="-2,-1", components=4, progress=False)
     model = sdk.load(copy)
-    first = json.loads((levels_dir / "metadata.json").read_text())["outputs"]
-    assert [o["name"] for o in model.metadata["outputs"]] == [o["name"] for o in first] == ["embedding", "head"]
-    assert model.level_readout.levels == (-2, -1) and model.embedding_size == 4
-    assert "levels" not in model.metadata["outputs"][1]
+    assert [o["name"] for o in model.metadata["outputs"]] == ["embedding", "tags"]
+    assert model.task.readout == {"levels": [-2, -1], "size": 4} and model.embedding_size == 4
     song = root / "s2t1.wav"
     np.testing.assert_allclose(model.head_features(song), sdk.load(levels_dir).head_features(song), rtol=1e-5, atol=1e-6)
-
-
-def test_selection_scores_only_the_unseen_soundtracks_and_fits_on_the_trained_ones(tmp_path):
-    from training_recipes.common import metrics
-    from training_recipes.samplecnn_msd import levels_selection
-
-    rng = np.random.default_rng(0)
-    labels = np.repeat(["A", "B", "C", "D"], 6)
-    centres = rng.standard_normal((4, 12))
-    top = centres[np.searchsorted(["A", "B", "C", "D"], labels)] + 0.5 * rng.standard_normal((24, 12))
-    path = tmp_path / "f.npz"
-    np.savez(path, paths=np.array([f"t{i}" for i in range(24)]), soundtracks=labels,
-             low=100 * rng.standard_normal((24, 4)), top=top, embedding=rng.standard_normal((24, 3)))
-    with np.load(path) as features:
-        out = levels_selection.scores(features, ["A", "B"])
-    assert (out["n_fit_tracks"], out["n_scored_tracks"], out["n_scored_soundtracks"]) == (12, 12, 2)
-    unseen = np.isin(labels, ["C", "D"])
-    assert out["top 1, raw"] == pytest.approx(metrics.mean_average_precision(top[unseen], labels[unseen]))
-    # The loud, uninformative low stage swamps the raw concatenation; whitening evens it out.
-    assert out["top 1, raw"] > out["top 2, raw"]
-    assert out["top 2, whitened, shrinkage 1, all dims"] > out["top 2, raw"]
 
 
 def test_random_init_of_a_levels_preset_embeds_with_its_head(corpus):
@@ -194,5 +161,6 @@ def test_random_init_of_a_levels_preset_embeds_with_its_head(corpus):
 
     _, _, levels_dir = corpus
     fresh = random_init(sdk.load(levels_dir))
-    assert fresh.level_readout is None and "level_readout" not in fresh.metadata
+    assert fresh.readout is None and "level_readout" not in fresh.metadata
     assert fresh.embedding_size == sdk.load(levels_dir).head_features(np.zeros(SR, np.float32), SR).shape[1]
+    assert fresh.tags == sdk.load(levels_dir).tags

@@ -35,7 +35,7 @@ def tagger_dir(tmp_path_factory):
                     "aggregation": "mean"}
     metadata = {"preset": "test-tagger", "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
                 "subspaces": {"low": [0, 8], "high": [8, 16]}, "tags": TAGS, "license": "MIT",
-                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16, "layer": "backbone"}]}
+                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16}]}
     return save_preset(model, directory, name="samplecnn", arguments=tiny, preprocessor=preprocessor,
                        metadata=metadata)
 
@@ -193,9 +193,11 @@ def test_streamed_file_equals_the_whole_song_path():
     model = sdk.load("artist-siamese-msd")
     waveform = sdk.audio.load_audio(FIXTURE, 22050)
     whole = model.segment_features(waveform, sr=22050)
-    streamed = np.concatenate([model._embedding_model.predict(b, verbose=0)
+    streamed = np.concatenate([model.task.predict(b, verbose=0)["embedding"]
                                for b in model.segment_inputs(FIXTURE, block_seconds=1.3, batch=3)])
     assert streamed.shape == whole.shape == (4, 256)  # 12 s -> 517 frames -> four 129-frame segments
+    # The graph takes windows of samples: 129 frames of a "center" log-mel, n_fft 1024, hop 512.
+    assert next(model.segment_inputs(FIXTURE, batch=3)).shape == (3, 128 * 512 + 1024)
     np.testing.assert_allclose(streamed, whole, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(model.embed(FIXTURE), whole.mean(0), rtol=1e-4, atol=1e-4)
 
@@ -205,12 +207,11 @@ def test_songs_shorter_than_a_segment_are_padded_to_one_on_both_paths(tagger_dir
     short = tone(300, seconds=50 / 8000)  # 50 samples; a segment is 81
     sf.write(tmp_path / "short.wav", short, 8000, subtype="FLOAT")
     from_file, from_array = model.all_segment_inputs(tmp_path / "short.wav"), model.all_segment_inputs(short, 8000)
-    assert from_file.shape == from_array.shape == (1, 81, 1)  # the raw-waveform front end adds a channel
-    from_file = from_file[..., 0]
+    assert from_file.shape == from_array.shape == (1, 81)  # a window of samples
     np.testing.assert_allclose(from_file[0, :50], short, atol=1e-6)
     assert not from_file[0, 50:].any()
     whole = tone(300, seconds=3 * 81 / 8000 + 0.001)  # three whole segments, a few samples left over
-    np.testing.assert_array_equal(model.all_segment_inputs(whole, 8000)[..., 0], whole[: 3 * 81].reshape(3, 81))
+    np.testing.assert_array_equal(model.all_segment_inputs(whole, 8000), whole[: 3 * 81].reshape(3, 81))
 
 
 def test_fine_tuned_model_predicts_what_it_was_trained_on(tagger_dir, tmp_path):
@@ -224,26 +225,26 @@ def test_fine_tuned_model_predicts_what_it_was_trained_on(tagger_dir, tmp_path):
     segments = model.all_segment_inputs(tmp_path / "low" / "150.wav")
     import keras
 
-    scores = keras.ops.convert_to_numpy(model._tag_layer(model.backbone.predict(segments, verbose=0)))
+    scores = keras.ops.convert_to_numpy(model.graph.predict(segments, verbose=0)["tags"])
     loss = -np.log(scores[:, model.tags.index("low")]).mean()
     assert loss == pytest.approx(history.history["loss"][-1], abs=0.5)
 
 
 def test_hidden_stage_features_of_table_3_6():
     model = sdk.load("artist-siamese-msd")
-    assert model.stage_layers()[-3:] == ["block3_pool", "block4_pool", "block5_relu"]
+    assert model.stage_names[-3:] == ["block3_pool", "block4_pool", "block5_relu"]
     top = model.embed(FIXTURE, levels=(-1,))
     np.testing.assert_allclose(top, model.embed(FIXTURE), rtol=1e-5, atol=1e-6)  # -1 is the embedding itself
     three = model.embed(FIXTURE, levels=(-3, -2, -1))
     assert three.shape == (128 + 128 + 256,)
     np.testing.assert_allclose(three[256:], top, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="levels"):
+    with pytest.raises(ValueError, match=r"levels count this model's stages from the top: -1 \.\. -5 \(block1_pool"):
         model.embed(FIXTURE, levels=(-9,))
 
 
 def test_samplecnn_stages_are_its_last_modules(tagger_dir):
     model = sdk.load(tagger_dir)
-    assert model.stage_layers()[-3:] == ["block2_pool", "block3_pool", "top_relu"]
+    assert model.stage_names[-3:] == ["block2_pool", "block3_pool", "top_relu"]
 
 
 def test_query_by_artist_and_tag_prototypes_and_module_shortcuts(tagger_dir, songs, tmp_path):

@@ -390,9 +390,9 @@ def save_artist_preset(model, directory, name, arguments, artists, results):
                     "segment": {"length": frames, "hop": frames, "unit": "frames", "remainder": "drop",
                                 "pad": "zeros"},
                     "aggregation": "mean", "segment_pooling": "max"}
-    outputs = [{"name": "embedding", "purpose": "embeddings", "size": size, "layer": "backbone"}]
+    outputs = [{"name": "embedding", "purpose": "embeddings", "size": size}]
     if name == "artist-basic":
-        outputs.append({"name": "artists", "purpose": "predictions", "size": len(artists), "layer": "artists",
+        outputs.append({"name": "artists", "purpose": "predictions", "size": len(artists),
                         "activation": "softmax", "classes": list(artists)})
     metadata = {
         "preset": f"{name}-retrained", "registry_name": name, "embedding_size": size, "subspaces": {"all": [0, size]},

@@ -242,8 +242,8 @@ def save_tagger_preset(model, directory, args, arguments, tags, sample_rate, len
     metadata = {
         "preset": f"{args.model}-{args.dataset}", "registry_name": args.model, "embedding_size": size,
         "subspaces": {"all": [0, size]}, "tags": list(tags),
-        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": size, "layer": "backbone"},
-                    {"name": "tags", "purpose": "predictions", "size": len(tags), "layer": "tags",
+        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": size},
+                    {"name": "tags", "purpose": "predictions", "size": len(tags),
                      "activation": "sigmoid"}],
         "aggregation": "mean",
         "datasets": [{"name": DATASET_NAMES[args.dataset], "use": "training, validation and test"}],

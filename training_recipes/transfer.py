@@ -128,24 +128,26 @@ class Clips:
 
 def random_init(model, seed=0):
     """A MusicModel of `model`'s architecture and preprocessor with fresh random weights:
-    sdk preset -> its registry config -> zoo.build, saved as a throwaway preset and loaded."""
+    the preset's graph rebuilt from its config, saved as a throwaway preset and loaded. A
+    multi-level read-out is fitted to trained weights, so the fresh graph has none: its
+    embedding is the network's own (what the tag head reads)."""
     import keras
 
     import sdk
-    import zoo
-    from sdk.levels import without_level_readout
-    from sdk.preset import read_preset, save_preset
+    from sdk.preset import save_preset
+    from zoo.task import MusicTask
 
-    files = read_preset(model.directory)
     keras.utils.set_random_seed(seed)
-    fresh = zoo.build(files.name, **files.arguments)
-    # A level read-out (sdk/levels.py) was fitted to the trained weights: random ones use the head.
-    metadata = {k: v for k, v in without_level_readout(files.metadata).items()
-                if k not in ("files", "parameter_count", "date_saved")}
-    metadata["preset"] = f"{model.preset_id}{RANDOM_SUFFIX}"
+    fresh = MusicTask(model.task.network, model.task.arguments, segment=model.task.segment,
+                      tags=bool(model.task.num_tags))
+    size = fresh.embedding_size
+    metadata = {k: v for k, v in model.metadata.items()
+                if k not in ("files", "parameter_count", "date_saved", "level_readout", "whitening")}
+    metadata.update(preset=f"{model.preset_id}{RANDOM_SUFFIX}", embedding_size=size, subspaces={"all": [0, size]})
+    metadata["outputs"] = [{"name": "embedding", "purpose": "embeddings", "size": size},
+                           *[o for o in model.metadata.get("outputs", []) if o.get("purpose") != "embeddings"]]
     with tempfile.TemporaryDirectory(prefix="random-init-") as scratch:
-        directory = save_preset(fresh, Path(scratch) / "preset", name=files.name, arguments=files.arguments,
-                                preprocessor=files.preprocessor, metadata=metadata)
+        directory = save_preset(fresh, Path(scratch) / "preset", preprocessor=model.preprocessor, metadata=metadata)
         return sdk.load(directory)  # read into memory at once, so the folder can go
 
 
@@ -178,7 +180,7 @@ def fine_tune_segments(model, x, y, n_classes, *, epochs, batch_size, learning_r
     from sdk.model import iter_layers
 
     keras.utils.set_random_seed(seed)
-    embedding_model = model._embedding_model
+    embedding_model = model.task.head_input_model()
     embedding_model.trainable = True
     if not train_batch_norm:
         for layer in iter_layers(embedding_model):
@@ -195,7 +197,7 @@ def fine_tune_segments(model, x, y, n_classes, *, epochs, batch_size, learning_r
 
 def fine_tune_folds(model, segments, y, splits, *, epochs, batch_size, learning_rate, seed, train_batch_norm, desc):
     """Fine-tune per fold from the same starting weights; accuracy of track predictions."""
-    embedding_model = model._embedding_model
+    embedding_model = model.task.head_input_model()
     start = embedding_model.get_weights()
     n_classes = int(y.max()) + 1
     accuracies, sizes = [], []
@@ -233,7 +235,7 @@ def run_row(row, model, kind, clips, y, splits, args):
     pretrained = kind == "pre-trained"
     result = {"kind": kind, "preset": str(model.preset_id), "directory": str(model.directory) if pretrained
               else None, "fingerprint": preset_fingerprint(model) if pretrained else None,  # which weights
-              "parameter_count": int(model.keras_model.count_params()),
+              "parameter_count": int(model.task.count_params()),
               "linear_probe": linear_probe(vectors, y, splits, args.seed), "fine_tune": None}
     if args.finetune_epochs > 0:
         segments = [model.all_segment_inputs(wave, model.sample_rate) for wave in waves]

@@ -14,9 +14,10 @@ import keras
 from keras import layers
 
 from zoo.frontends import build_frontend
-from zoo.heads import softmax_head
+from zoo.heads import apply_layers, classifier_layers
 from zoo.layers import PairScores, StackCandidates, conv_bn_relu
 from zoo.losses import MarginHingeLoss
+from zoo.parts import declare_parts, network_parts
 from zoo.registry import register_model
 
 # Front end the published weights expect (see shared/weights/artist-siamese-msd/PROVENANCE.md).
@@ -42,13 +43,23 @@ def artist_embedder(num_samples, sample_rate, n_mels, filters, kernel_sizes, poo
                     name="embedder"):
     """Waveform -> thesis front end -> tower; dropout 0.5 on the last activation (4.1.3)."""
     waveform = keras.Input((num_samples,), name="waveform")
-    mel = build_frontend("logmel", sample_rate=sample_rate, n_fft=1024, hop_length=512,
-                         n_mels=n_mels, power=1.0, compression_scale=10.0, mean=MEL_MEAN,
-                         std=MEL_STD)(waveform)
-    x = artist_backbone(n_mels, filters, kernel_sizes, pool_sizes)(mel)
+    frontend = build_frontend("logmel", sample_rate=sample_rate, n_fft=1024, hop_length=512,
+                              n_mels=n_mels, power=1.0, compression_scale=10.0, mean=MEL_MEAN,
+                              std=MEL_STD)
+    backbone = artist_backbone(n_mels, filters, kernel_sizes, pool_sizes)
+    x = backbone(frontend(waveform))
     if dropout:
         x = layers.Dropout(dropout, name="features_dropout")(x)
-    return keras.Model(waveform, x, name=name)
+    # Stages: each pooled block, then the unpooled ones (their max over time is the feature).
+    stages = [f"block{i}_pool" if i <= len(pool_sizes) else f"block{i}_relu" for i in range(1, len(filters) + 1)]
+    return declare_parts(keras.Model(waveform, x, name=name), frontend=frontend, backbone=backbone, stages=stages)
+
+
+def _with_tower_parts(model, embedder, tag_head=()):
+    """`model` declared as the embedder's front end, backbone and stages (+ a head)."""
+    tower = network_parts(embedder)
+    return declare_parts(model, frontend=tower.frontend, backbone=tower.backbone, stages=tower.stages,
+                         tag_head=tag_head)
 
 
 def thesis_sgd_with_decay(learning_rate):
@@ -73,10 +84,10 @@ def build_artist_basic(num_artists=10000, num_samples=65536, sample_rate=22050, 
     """Section 4.1 basic model: artist identification with a softmax."""
     embedder = artist_embedder(num_samples, sample_rate, n_mels, filters, kernel_sizes, pool_sizes, 0.0)
     waveform = keras.Input((num_samples,), name="waveform")
-    outputs = softmax_head(embedder(waveform), num_artists, dropout, name="artists")
-    model = keras.Model(waveform, outputs, name="artist_basic")
+    head = classifier_layers(num_artists, dropout, "softmax", name="artists")
+    model = keras.Model(waveform, apply_layers(head, embedder(waveform)), name="artist_basic")
     model.compile(optimizer=thesis_sgd_with_decay(learning_rate), loss="categorical_crossentropy")
-    return model
+    return _with_tower_parts(model, embedder, head)
 
 
 def build_artist_siamese(num_negatives=4, margin=0.4, num_samples=65536, sample_rate=22050,
@@ -89,7 +100,7 @@ def build_artist_siamese(num_negatives=4, margin=0.4, num_samples=65536, sample_
     scores = PairScores("cosine", name="relevance")(embedder(anchor), candidates)
     model = keras.Model([anchor, *others], scores, name="artist_siamese")
     model.compile(optimizer=thesis_sgd_with_decay(learning_rate), loss=MarginHingeLoss(margin))
-    return model
+    return _with_tower_parts(model, embedder)
 
 
 def build_artist_album_track(concepts=("artist", "album", "track"), margins=(0.4, 0.25, 0.1),
@@ -113,7 +124,7 @@ def build_artist_album_track(concepts=("artist", "album", "track"), margins=(0.4
         optimizer=thesis_sgd_with_decay(learning_rate),
         loss={c: MarginHingeLoss(m, name=f"{c}_hinge") for c, m in zip(concepts, margins)},
     )
-    return model
+    return _with_tower_parts(model, embedder)
 
 
 _TINY_TOWER = dict(num_samples=8192, n_mels=32, filters=(8, 8, 8, 8, 16), pool_sizes=(2, 2, 2, 2), dropout=0.0)

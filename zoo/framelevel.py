@@ -15,10 +15,11 @@ import math
 import keras
 
 from zoo.frontends import build_frontend
-from zoo.heads import tagging_head
+from zoo.heads import apply_layers, classifier_layers
 from zoo.layers import conv_bn_relu
+from zoo.parts import declare_parts
 from zoo.registry import register_model
-from zoo.samplecnn import default_filters, sample_level_modules, thesis_sgd, top_features
+from zoo.samplecnn import default_filters, sample_level_modules, samplecnn_stages, thesis_sgd, top_features
 
 
 def num_modules(num_samples, hop):
@@ -41,10 +42,11 @@ def _frame_level_tagger(frontend, frame_features, num_samples, hop, module_filte
     x = frame_features(features_in) if frame_features else features_in
     x = sample_level_modules(x, [3] * n, filters)[-1]
     backbone = keras.Model(features_in, top_features(x, top_filters), name="backbone")
-    outputs = tagging_head(backbone(frames), num_tags, dropout)
-    model = keras.Model(waveform, outputs, name=name)
+    head = classifier_layers(num_tags, dropout)
+    model = keras.Model(waveform, apply_layers(head, backbone(frames)), name=name)
     model.compile(optimizer=thesis_sgd(learning_rate), loss="binary_crossentropy")
-    return model
+    stages = (["filterbank_relu"] if frame_features else []) + samplecnn_stages(n)[1:]
+    return declare_parts(model, frontend=frontend, backbone=backbone, stages=stages, tag_head=head)
 
 
 def build_framelevel_mel(window=243, hop=81, num_samples=59049, fft_length=729, n_mels=128,

@@ -8,18 +8,27 @@ from zoo.frontends import PACKAGE
 from zoo.layers import L2Normalize, SubspaceL2Normalize
 
 
+def classifier_layers(num_classes, dropout=0.5, activation="sigmoid", name="tags"):
+    """[Dropout], Dense: the layers of a tag (sigmoid) or class (softmax) head, in order."""
+    dropout_layer = [layers.Dropout(dropout, name=f"{name}_dropout")] if dropout else []
+    return [*dropout_layer, layers.Dense(num_classes, activation=activation, name=name)]
+
+
+def apply_layers(chain, x):
+    """x through each layer of `chain` in turn."""
+    for layer in chain:
+        x = layer(x)
+    return x
+
+
 def tagging_head(x, num_tags, dropout=0.5, name="tags"):
     """Multi-label sigmoid tagger (Eq. 2.1 with sigmoid), trained with BCE."""
-    if dropout:
-        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    return layers.Dense(num_tags, activation="sigmoid", name=name)(x)
+    return apply_layers(classifier_layers(num_tags, dropout, "sigmoid", name), x)
 
 
 def softmax_head(x, num_classes, dropout=0.5, name="classes"):
     """Single-label softmax classifier (artist identification, genre)."""
-    if dropout:
-        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", name=name)(x)
+    return apply_layers(classifier_layers(num_classes, dropout, "softmax", name), x)
 
 
 def embedding_head(x, size, normalize=True, activation=None, name="embedding"):
@@ -142,3 +151,53 @@ class PrototypeHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MultiLevelReadout(keras.layers.Layer):
+    """Multi-level aggregation as an embedding (thesis section 3.1.4 and Table 3.6; Lee & Nam 2017).
+
+    Takes a list of stage outputs, (batch, time, channels) or (batch, channels); takes the
+    max over time of each, concatenates them and maps the result linearly:
+    (concatenated - mean) @ matrix. `mean` and `matrix` are non-trainable weights fitted
+    after training (e.g. PCA whitening on training tracks, training_recipes/samplecnn_msd/levels.py).
+
+    Args:
+        size: output dimensions (columns of `matrix`).
+    """
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def build(self, input_shapes):
+        width = sum(int(shape[-1]) for shape in input_shapes)
+        self.mean = self.add_weight(name="mean", shape=(width,), initializer="zeros", trainable=False)
+        self.matrix = self.add_weight(name="matrix", shape=(width, self.size), initializer="glorot_uniform",
+                                      trainable=False)
+
+    @staticmethod
+    def pool(stages):
+        """Max over time of each (batch, time, channels) stage, concatenated."""
+        pooled = [ops.max(stage, axis=1) if len(stage.shape) == 3 else stage for stage in stages]
+        return pooled[0] if len(pooled) == 1 else ops.concatenate(pooled, axis=-1)
+
+    def call(self, stages):
+        return ops.matmul(self.pool(stages) - self.mean, self.matrix)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], self.size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StagePooling(keras.layers.Layer):
+    """The max over time of each stage output, concatenated (Table 3.6's transfer features)."""
+
+    def call(self, stages):
+        return MultiLevelReadout.pool(stages)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], sum(int(shape[-1]) for shape in input_shapes))

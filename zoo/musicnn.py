@@ -35,7 +35,8 @@ import keras
 from keras import layers
 
 from zoo.frontends import LogMelSpectrogram
-from zoo.heads import tagging_head
+from zoo.heads import apply_layers, classifier_layers
+from zoo.parts import declare_parts
 from zoo.registry import register_model
 
 # The 50 tags of musicnn's MSD models, in output order (musicnn/configuration.py,
@@ -147,10 +148,16 @@ def build_musicnn(num_samples=47616, sample_rate=16000, n_fft=512, hop_length=25
         temporal_filters, tuple(temporal_lengths), midend_filters, midend_kernel,
         backend_units, dropout,
     )
-    model = keras.Model(waveform, tagging_head(backbone(x), num_tags, dropout), name="musicnn")
+    head = classifier_layers(num_tags, dropout)
+    model = keras.Model(waveform, apply_layers(head, backbone(x)), name="musicnn")
     # config.json of MSD_musicnn: Adam, learning rate 0.001 (weight decay 1e-5 not reproduced).
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
-    return model
+    return declare_parts(model, frontend=frontend, backbone=backbone, stages=MUSICNN_STAGES, tag_head=head)
+
+
+# Stage outputs, bottom to top: the front end's timbral + temporal features, the three
+# mid-end layers (time series) and the penultimate dense layer (a vector).
+MUSICNN_STAGES = ("frontend_features", "midend1_bn", "midend2_res", "midend3_res", "penultimate_bn")
 
 
 _DEFAULTS = dict(num_samples=47616, sample_rate=16000, n_fft=512, hop_length=256, n_mels=96,

@@ -20,7 +20,8 @@ import keras
 from keras import layers
 
 from zoo.frontends import build_frontend
-from zoo.heads import softmax_head, tagging_head
+from zoo.heads import classifier_layers
+from zoo.parts import declare_parts
 from zoo.layers import SqueezeExcitation1D, conv_bn_relu
 from zoo.registry import register_model
 from zoo.samplecnn import default_filters, thesis_sgd
@@ -117,17 +118,19 @@ def build_rese2_multi(config="music", num_samples=None, pool_sizes=None, filters
     num_classes = spec["num_classes"] if num_classes is None else num_classes
 
     waveform = keras.Input((num_samples,), name="waveform")
-    x = build_frontend("raw")(waveform)
-    x = rese2_backbone(num_samples, sizes, filters, block_dropout, se_ratio, use_se,
-                       use_residual, multi_level)(x)
-    x = layers.Dense(fc_units, name="fc")(x)
-    x = layers.BatchNormalization(name="fc_bn")(x)
-    x = layers.ReLU(name="fc_relu")(x)
-    if spec["multi_label"]:
-        outputs, loss = tagging_head(x, num_classes, dropout), "binary_crossentropy"
-    else:
-        outputs, loss = softmax_head(x, num_classes, dropout), "categorical_crossentropy"
-    model = keras.Model(waveform, outputs, name=f"rese2_multi_{config}")
+    frontend = build_frontend("raw")
+    backbone = rese2_backbone(num_samples, sizes, filters, block_dropout, se_ratio, use_se,
+                              use_residual, multi_level)
+    activation, loss = (("sigmoid", "binary_crossentropy") if spec["multi_label"]
+                        else ("softmax", "categorical_crossentropy"))
+    head = [layers.Dense(fc_units, name="fc"), layers.BatchNormalization(name="fc_bn"), layers.ReLU(name="fc_relu"),
+            *classifier_layers(num_classes, dropout, activation, "tags" if spec["multi_label"] else "classes")]
+    x = backbone(frontend(waveform))
+    for layer in head:
+        x = layer(x)
+    model = keras.Model(waveform, x, name=f"rese2_multi_{config}")
+    stages = ["conv0_relu", *(f"block{i}_pool" for i in range(1, len(sizes) + 1))]
+    declare_parts(model, frontend=frontend, backbone=backbone, stages=stages, tag_head=head)
     model.compile(optimizer=thesis_sgd(learning_rate), loss=loss)
     return model
 

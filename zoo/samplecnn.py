@@ -12,8 +12,9 @@ import keras
 from keras import layers
 
 from zoo.frontends import build_frontend
-from zoo.heads import tagging_head
+from zoo.heads import apply_layers, classifier_layers
 from zoo.layers import conv_bn_relu
+from zoo.parts import declare_parts
 from zoo.registry import register_model
 
 # Filters of the first conv and the nine modules of Table 3.1, bottom to top.
@@ -108,11 +109,19 @@ def build_samplecnn(m=3, n=9, module_sizes=None, filters=None, top_filters=512, 
         raise ValueError(f"{len(filters)} filter widths for {len(sizes)} layers")
     num_samples = math.prod(sizes)
     waveform = keras.Input((num_samples,), name="waveform")
-    x = build_frontend("raw")(waveform)
-    x = samplecnn_backbone(num_samples, sizes, filters, top_filters, embedding_size)(x)
-    model = keras.Model(waveform, tagging_head(x, num_tags, dropout), name="samplecnn")
+    frontend = build_frontend("raw")
+    backbone = samplecnn_backbone(num_samples, sizes, filters, top_filters, embedding_size)
+    head = classifier_layers(num_tags, dropout)
+    model = keras.Model(waveform, apply_layers(head, backbone(frontend(waveform))), name="samplecnn")
     model.compile(optimizer=thesis_sgd(learning_rate), loss="binary_crossentropy")
-    return model
+    return declare_parts(model, frontend=frontend, backbone=backbone, stages=samplecnn_stages(len(sizes) - 1),
+                         tag_head=head)
+
+
+def samplecnn_stages(num_modules, prefix="block"):
+    """The stage outputs of a SampleCNN backbone, bottom to top: the strided first conv, each
+    module's pool, the 1-wide top conv (the "-n layer" features of Table 3.6)."""
+    return ["conv0_relu", *(f"{prefix}{i}_pool" for i in range(1, num_modules + 1)), "top_relu"]
 
 
 _DEFAULTS = dict(m=3, n=9, module_sizes=None, filters=None, top_filters=512, num_tags=50,

@@ -181,7 +181,7 @@ def metadata_for():
         "embedding_size": EMBEDDING_SIZE,
         "subspaces": {"all": [0, EMBEDDING_SIZE]},
         "tags": [],
-        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE, "layer": "backbone"}],
+        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE}],
         "aggregation": "mean",
         "license": "MIT",
         "copyright": COPYRIGHT,

@@ -264,9 +264,9 @@ def metadata_for(kind):
         "subspaces": {"all": [0, EMBEDDING_SIZE]},
         "tags": tags,
         "outputs": [
-            {"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE, "layer": "backbone",
+            {"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE,
              "description": "musicnn's 'penultimate' features: dense 200 ReLU -> batch norm (penultimate_bn)"},
-            {"name": "tags", "purpose": "predictions", "size": len(tags), "layer": "tags",
+            {"name": "tags", "purpose": "predictions", "size": len(tags),
              "activation": "sigmoid"},
         ],
         "aggregation": "mean",

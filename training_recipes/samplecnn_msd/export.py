@@ -116,8 +116,8 @@ def export(run, out, weights="best", card=None, weights_dtype="float16", whiten_
         "embedding_size": EMBEDDING_SIZE,
         "subspaces": {"all": [0, EMBEDDING_SIZE]},
         "tags": list(MSD_TAGS),
-        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE, "layer": "backbone"},
-                    {"name": "tags", "purpose": "tags", "size": len(MSD_TAGS), "layer": "tags"}],
+        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE},
+                    {"name": "tags", "purpose": "predictions", "size": len(MSD_TAGS)}],
         "aggregation": "mean",
         "license": "MIT",
         "provenance": (

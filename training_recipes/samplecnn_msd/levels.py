@@ -15,17 +15,13 @@ backbone's levels"). Following the multi-level aggregation of thesis chapter 3 (
 (the k strongest principal directions, each scaled to about unit variance; Jegou & Chum,
 ECCV 2012), fitted on song vectors of the preset's training tracks only: 30 s from each
 track's middle, as the evaluation CLI embeds them. Weights and tag head stay as they are;
-the preset gains `levels.npz` (sdk/levels.py) and its metadata names the levels.
+the read-out becomes a zoo.heads.MultiLevelReadout layer inside the preset's graph
+(zoo.task.MusicTask with `readout=`), and its metadata records how it was fitted.
 """
 
 import argparse
-import json
-import tempfile
-from pathlib import Path
 
 import numpy as np
-
-from sdk.levels import LEVELS_FILE, LevelReadout
 
 SHRINKAGE = 1.0
 COMPONENTS = 256
@@ -107,42 +103,35 @@ def add_level_readout(preset, manifest, out, levels="all", shrinkage=SHRINKAGE, 
     """Write a copy of `preset` at `out` whose embedding is the level read-out; returns `out`."""
     import sdk
     from sdk.preset import save_preset
+    from zoo.task import MusicTask
 
     model = sdk.load(preset)
-    stages = model.stage_layers()
+    stages = model.stage_names
     levels = parse_levels(levels, len(stages)) if isinstance(levels, str) else tuple(levels)
     tracks = training_tracks(model, manifest)
     vectors = level_song_vectors(model, tracks, levels, clip_seconds, progress)
     mean, eig, basis = principal_directions(vectors)
     matrix = whitening_matrix(eig, basis, shrinkage, components)
     meta = {k: v for k, v in model.metadata.items() if k not in ("keras_version", "parameter_count", "date_saved", "files")}
-    # The layer the tag head reads: the old embedding, or on a second fit the recorded "head".
-    outputs = meta["outputs"]
-    head = next((o for o in outputs if o.get("name") == "head"), None) or next(
-        o for o in outputs if o.get("purpose") == "embeddings")
-    head = {k: v for k, v in head.items() if k not in ("levels", "file")}
-    meta["outputs"] = [{"name": "embedding", "purpose": "embeddings", "size": components, "layer": head["layer"],
-                        "levels": list(levels), "file": LEVELS_FILE},
-                       {**head, "name": "head", "purpose": "tag head input"},
-                       *[o for o in outputs if o.get("purpose") not in ("embeddings", "tag head input")]]
+    meta["outputs"] = [{"name": "embedding", "purpose": "embeddings", "size": components},
+                       *[o for o in meta["outputs"] if o.get("purpose") != "embeddings"]]
     meta["embedding_size"] = components
     meta["subspaces"] = {"all": [0, components]}
     meta["level_readout"] = {
         "kind": "max over time of the listed backbone stages, concatenated, then truncated PCA whitening",
         "levels": list(levels), "stages": [stages[level] for level in levels], "input_size": int(vectors.shape[1]),
         "components": components, "shrinkage": shrinkage, "fit_on": "song vectors of the preset's training tracks",
-        "n_tracks": len(tracks), "clip_seconds": clip_seconds, "file": LEVELS_FILE,
+        "n_tracks": len(tracks), "clip_seconds": clip_seconds,
         "recipe": "training_recipes/samplecnn_msd/levels.py",
         "kept_variance": float(eig[:components].sum() / max(eig.sum(), 1e-30))}
+    task = MusicTask(model.task.network, model.task.arguments, segment=model.task.segment,
+                     readout={"levels": list(levels), "size": components}).load_network_weights(model.task)
+    # The matrix in float16 (as the weights are stored): cosine rankings do not move at that precision.
+    task.readout_layer.set_weights([mean.astype(np.float32), matrix.astype(np.float16).astype(np.float32)])
     source = model.directory
-    extra = {n: source / n for n in model.metadata.get("files", {}) if n != "model.weights.h5"}  # e.g. readout.npz
-    with tempfile.TemporaryDirectory(prefix="levels-") as scratch:
-        extra[LEVELS_FILE] = LevelReadout(levels, mean, matrix).save(Path(scratch) / LEVELS_FILE)
-        config = json.loads((source / "config.json").read_text())
-        card = card if card is not None else (source / "README.md" if (source / "README.md").is_file() else None)
-        return save_preset(model.keras_model, out, name=config["name"], arguments=config["arguments"],
-                           preprocessor=model.preprocessor, metadata=meta, card_path=card,
-                           weights_dtype=meta.get("weights_dtype", "float32"), extra_files=extra)
+    card = card if card is not None else (source / "README.md" if (source / "README.md").is_file() else None)
+    return save_preset(task, out, preprocessor=model.preprocessor, metadata=meta, card_path=card,
+                       weights_dtype=meta.get("weights_dtype", "float32"))
 
 
 def main(argv=None):

@@ -105,17 +105,19 @@ def musicnn_teacher():
 
     import sdk
 
+    from zoo.heads import apply_layers
+    from zoo.parts import network_parts
+
     teacher = sdk.load("musicnn-msd")
-    model = teacher.keras_model
+    # The network as its authors ran it: a 47,616-sample window, framed "center" on its own.
+    model = teacher.task.build_network()
     if tuple(model.output.shape[1:]) != (50,):
         raise SystemExit(f"musicnn-msd output is {model.output.shape}, expected 50 tag scores")
-    chain = ["frontend", "backbone", "tags_dropout", "tags"]
-    if [layer.name for layer in model.layers[1:]] != chain:
-        raise SystemExit(f"musicnn-msd layers are {[layer.name for layer in model.layers]}, expected input + {chain}")
+    parts = network_parts(model)
     # The same layers called again (shared weights), exposing the backbone's output too.
     waveform = keras.Input(model.input.shape[1:])
-    features = model.get_layer("backbone")(model.get_layer("frontend")(waveform))
-    return teacher, keras.Model(waveform, [model.get_layer("tags")(model.get_layer("tags_dropout")(features)), features])
+    features = parts.backbone(parts.frontend(waveform))
+    return teacher, keras.Model(waveform, [apply_layers(parts.tag_head, features), features])
 
 
 def _musicnn_outputs(model, audio22k, count, batch_size):

@@ -150,9 +150,12 @@ def init_from(model, init, state):
     (state, earlier phases, the weights' sha256): for a preset, the step, examples and phases
     continue from what its metadata says made them; a bare weights file starts them afresh.
     A preset whose embedding was whitened at export starts from its layers before folding."""
-    model.load_weights(init / "model.weights.h5" if init.is_dir() else init)
     if not init.is_dir():
+        model.load_weights(init)
         return state, [], None
+    from sdk.preset import load_preset_model
+
+    load_preset_model(init).copy_weights_to(model)  # sha256 checked, the graph's weights into the network
     readout.unfold(model, init)
     origin = preset_origin(init)
     return {**state, **{k: origin[k] for k in ("step", "examples", "seconds")}}, origin["phases"], origin["sha256"]
