@@ -13,12 +13,28 @@ def _print(args, value, text):
 
 def cmd_info(args):
     from sdk.model import load
+    from sdk.presets import list_presets
 
+    if args.model is None:  # the catalogue of registered presets
+        table = list_presets()
+        _print(args, table, table.table())
+        return
     model = load(args.model)
     info = {"preset": model.preset_id, "directory": str(model.directory), "sample_rate": model.sample_rate,
-            "embedding_size": model.embedding_size, "subspaces": model.subspace_layout, "tags": model.tags,
+            "parameters": model.metadata.get("parameter_count"), "embedding_size": model.embedding_size,
+            "subspaces": model.subspace_layout, "stages": model.stage_names, "tags": model.tags,
             "license": model.metadata.get("license"), "provenance": model.metadata.get("provenance")}
     _print(args, info, "\n".join(f"{k}: {v}" for k, v in info.items()))
+
+
+def cmd_publish(args):
+    from sdk.publish import publish
+
+    summary = publish(args.preset, args.repo_id, dry_run=args.dry_run, private=args.private or None)
+    lines = [f"{f['name']:20s} {f['bytes']:>12,d} bytes  sha256 {f['sha256']}" for f in summary["files"]]
+    head = (f"dry run: checked {args.preset} (sha256s, graph, card); would upload to {args.repo_id}:"
+            if args.dry_run else f"uploaded {args.preset} to {args.repo_id}: {summary.get('commit_url')}")
+    _print(args, summary, "\n".join([head, *lines]))
 
 
 def cmd_embed(args):
@@ -108,15 +124,25 @@ def cmd_visualize_map(args):
     _print(args, summary, f"wrote {args.out}: {len(vectors)} songs, {len(set(labels))} {args.label} labels")
 
 
-def main(argv=None):
+def build_parser():
+    """The `music-zoo` argument parser."""
     parser = argparse.ArgumentParser(prog="music-zoo", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print JSON")
     sub = parser.add_subparsers(dest="command", required=True)
-    common = {"--model": dict(default="artist-siamese-msd", help="preset id, hf://org/name[@rev] or directory")}
+    from sdk.presets import DEFAULT_PRESET
 
-    p = sub.add_parser("info", help="describe a preset")
-    p.add_argument("--model", **common["--model"])
+    common = {"--model": dict(default=DEFAULT_PRESET, help=f"preset id, hf://org/name[@rev] or directory "
+                                                            f"(default {DEFAULT_PRESET})")}
+
+    p = sub.add_parser("info", help="the registered presets, or one preset in detail")
+    p.add_argument("--model", default=None, help="preset id, hf://org/name[@rev] or directory (default: list all)")
     p.set_defaults(run=cmd_info)
+    p = sub.add_parser("publish", help="check a preset directory and upload it to the Hugging Face Hub")
+    p.add_argument("preset", help="preset directory")
+    p.add_argument("repo_id", help="Hub model repo, ORG/NAME")
+    p.add_argument("--dry-run", action="store_true", help="check and list what would be uploaded; send nothing")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.set_defaults(run=cmd_publish)
     p = sub.add_parser("embed", help="song embeddings of files or a folder")
     p.add_argument("audio", nargs="+")
     p.add_argument("--model", **common["--model"])
@@ -156,7 +182,7 @@ def main(argv=None):
     given = v.add_mutually_exclusive_group(required=True)
     given.add_argument("--catalog", help="catalog directory (music-zoo index)")
     given.add_argument("--audio", help="folder of audio or .csv / .jsonl manifest, embedded with --preset")
-    v.add_argument("--preset", "--model", dest="preset", default="artist-siamese-msd",
+    v.add_argument("--preset", "--model", dest="preset", default=DEFAULT_PRESET,
                    help="preset for --audio (id, hf:// handle or directory)")
     v.add_argument("--label", default="soundtrack", help="metadata field to colour by ('folder': parent folder)")
     v.add_argument("--out", default="map.png")
@@ -164,8 +190,11 @@ def main(argv=None):
     v.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (capped at (N - 1) / 3)")
     v.add_argument("--seed", type=int, default=0)
     v.set_defaults(run=cmd_visualize_map)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from sdk.audio import AudioError
     from sdk.resolve import PresetNotFoundError
 

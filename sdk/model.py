@@ -14,6 +14,8 @@ from sdk.inference import CompiledGraph, cut_windows, one_padded_window, run_bat
 from sdk.preset import build_preset_model, verify_preset
 from sdk.resolve import resolve
 
+# A file at least this long (seconds) shows a progress bar while it is embedded.
+LONG_FILE_SECONDS = 300.0
 # Rocchio relevance feedback weights (Manning et al., Introduction to IR, ch. 9).
 ROCCHIO_ALPHA, ROCCHIO_BETA, ROCCHIO_GAMMA = 1.0, 0.75, 0.15
 
@@ -45,6 +47,7 @@ class MusicModel:
         self.graph = self.task  # the graph embed/tag run: the task, or it with a new tag head
         self._compiled = {}  # id(keras model) -> CompiledGraph
         self._prototypes = None  # (names, centroids) from fit_prototypes
+        self.progress = True  # progress bars on folders and long files (set False to silence)
         if int(self.metadata["embedding_size"]) != self.task.embedding_size:
             raise ValueError(f"{self.directory}: metadata.json says embedding_size {self.metadata['embedding_size']}, "
                              f"the graph gives {self.task.embedding_size}")
@@ -121,13 +124,31 @@ class MusicModel:
         if isinstance(audio, np.ndarray):
             blocks = [self._waveform(audio, sr)]
         else:
-            blocks = stream_audio(str(audio), self.sample_rate, block_seconds=block_seconds)
+            blocks = self._with_progress(str(audio), stream_audio(str(audio), self.sample_rate,
+                                                                  block_seconds=block_seconds))
         empty = True
         for windows in cut_windows(blocks, window, step, pad, batch):
             empty = False
             yield windows
         if empty:
             yield one_padded_window(self._waveform(audio, sr), window, pad)
+
+    def _with_progress(self, path, blocks):
+        """`blocks` of a file, with a progress bar in seconds of audio when the file is long."""
+        from sdk.audio import audio_info
+
+        duration = audio_info(path)["duration"] if self.progress else 0.0
+        if duration < LONG_FILE_SECONDS:
+            yield from blocks
+            return
+        from pathlib import Path
+
+        from tqdm import tqdm
+
+        with tqdm(total=round(duration), unit="s", desc=f"embedding {Path(path).name}", leave=False) as bar:
+            for block in blocks:
+                yield block
+                bar.update(min(len(block) / self.sample_rate, bar.total - bar.n))
 
     def all_segment_inputs(self, audio, sr=None):
         """Every segment window of one song, (num_segments, window): e.g. for fine-tuning."""
@@ -176,7 +197,10 @@ class MusicModel:
             return features if per_segment else features.mean(0)
         if per_segment:
             raise ValueError("per_segment=True takes one song, not a list or folder")
-        return np.stack([self.segment_features(f, None, batch_size, levels).mean(0) for f in files])
+        from tqdm import tqdm
+
+        return np.stack([self.segment_features(f, None, batch_size, levels).mean(0)
+                         for f in tqdm(files, desc="embedding", unit="file", disable=not self.progress or len(files) < 2)])
 
     def tag(self, audio, sr=None, top_k=10):
         """[(tag, score)] sorted by score; top_k=None gives every tag."""
@@ -297,11 +321,13 @@ def load(name_or_path, revision=None, cache_dir=None):
     return MusicModel(directory, preset_id=preset_id)
 
 
-def get_model(model=None, default="artist-siamese-msd"):
-    """The model a module-level shortcut uses: given, by name (cached), or the default."""
+def get_model(model=None, default=None):
+    """The model a module-level shortcut uses: given, by name (cached), or the default preset."""
+    from sdk.presets import DEFAULT_PRESET
+
     if isinstance(model, MusicModel):
         return model
-    key = str(model or default)
+    key = str(model or default or DEFAULT_PRESET)
     if key not in _LOADED:
         _LOADED[key] = load(key)
     return _LOADED[key]
