@@ -75,7 +75,7 @@ def parse_levels(text, num_stages):
 
 def training_tracks(model, manifest):
     """The manifest's tracks of the soundtracks the preset's metadata says it trained on."""
-    from training_recipes.evaluate import read_manifest, trained_soundtracks
+    from training_recipes.evaluation.cli import read_manifest, trained_soundtracks
 
     trained = set(trained_soundtracks(model.metadata) or ())
     if not trained:
@@ -92,7 +92,7 @@ def level_song_vectors(model, tracks, levels, clip_seconds=CLIP_SECONDS, progres
     """(n, D) song vectors of the raw concatenated levels: mean over the segments of a clip."""
     from tqdm import tqdm
 
-    from training_recipes.evaluate import clip_audio
+    from training_recipes.evaluation.cli import clip_audio
 
     vectors = []
     for track in tqdm(tracks, desc="levels: training song vectors", unit="track", disable=not progress):
