@@ -1,4 +1,6 @@
-"""Checks every family test calls (KerasHub test_case.py in spirit)."""
+"""What several test folders share: the checks every family test calls (KerasHub test_case.py in
+spirit), paths of the fixtures in tests/data, synthetic music, tiny presets, and the
+samplecnn-msd recipe's tiny corpus (its fixtures reach every test module through conftest.py)."""
 
 import json
 from pathlib import Path

@@ -5,7 +5,7 @@
         [--levels all] [--shrinkage 1.0] [--components 256] [--card hub_cards/samplecnn-msd.md]
 
 Why: the distilled embedding head retrieves unseen soundtracks worse than the backbone's
-own hidden stages do (hub_cards/samplecnn-msd.md, "Reading the embedding from the
+own hidden stages do (REPORT.md, "Reading the embedding from the
 backbone's levels"). Following the multi-level aggregation of thesis chapter 3 (Lee & Nam
 2017, Table 3.6), the new embedding concatenates the max over time of the chosen stages
 (`MusicModel.segment_features(levels=...)`) and maps it with truncated PCA whitening
