@@ -45,7 +45,7 @@ $(MUSICNN_DIR)/.unpacked: | $(VENV)/.installed
 musicnn-wheel: $(MUSICNN_DIR)/.unpacked
 
 # Debian players the corpus builder renders MIDI scores and tracker modules with
-# (training_recipes/corpus_render.py): installed with apt-get when one is missing.
+# (training_recipes/corpus/render.py): installed with apt-get when one is missing.
 CORPUS_TOOLS := fluidsynth fluid-soundfont-gm openmpt123
 SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
 corpus-tools:

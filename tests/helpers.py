@@ -1,11 +1,22 @@
-"""Checks every family test calls (KerasHub test_case.py in spirit)."""
+"""What several test folders share: the checks every family test calls (KerasHub test_case.py in
+spirit), paths of the fixtures in tests/data, synthetic music, tiny presets, and the
+samplecnn-msd recipe's tiny corpus (its fixtures reach every test module through conftest.py)."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
+import soundfile
 
 from zoo.losses import MarginHingeLoss
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+FIXTURE = DATA / "drascula_track2_30s-42s.ogg"  # 12 s of real music (tests/data/MANIFEST.md)
+SYNTH_SR = 16000  # sample rate of techno_loop / orchestral_tones
+DISTILL_SOUNDTRACKS = 3  # soundtracks in the distill_corpus fixture
 
 
 def random_inputs(model, batch_size=4, seed=0):
@@ -101,3 +112,78 @@ def tiny_samplecnn_preset(directory, sample_rate, tags=None, seed=0):
     keras.utils.set_random_seed(seed)
     save = tiny_samplecnn_preset_args(directory.name, sample_rate, tags)
     return save_preset(zoo.build("samplecnn", **save["arguments"]), directory, **save)
+
+
+# ----- synthetic music: two contrasting styles (SYNTH_SR) -------------------------------------
+def techno_loop(n=48000, seed=0):
+    """128 bpm kick on every beat, off-beat noise hats, gated 55 Hz saw bass."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SYNTH_SR
+    y = np.zeros(n)
+    beat = 60 / 128
+    for k in range(int(n / SYNTH_SR / beat) + 1):
+        start = int(k * beat * SYNTH_SR)
+        length = min(4000, n - start)
+        if length > 0:
+            tt = np.arange(length) / SYNTH_SR
+            y[start:start + length] += 0.9 * np.sin(2 * np.pi * (50 + 100 * np.exp(-30 * tt)) * tt) * np.exp(-12 * tt)
+        start = int((k + 0.5) * beat * SYNTH_SR)
+        length = min(800, n - start)
+        if length > 0:
+            y[start:start + length] += 0.3 * rng.standard_normal(length) * np.exp(-np.arange(length) / 150)
+    saw = 2 * ((55 * t) % 1) - 1
+    y += 0.25 * saw * (0.5 + 0.5 * np.sign(np.sin(4 * np.pi * t / beat)))
+    return (0.8 * y / np.abs(y).max()).astype(np.float32)
+
+
+def orchestral_tones(n=48000):
+    """A slow-attack A major chord of vibrato harmonic tones (string-section-like)."""
+    t = np.arange(n) / SYNTH_SR
+    y = np.zeros(n)
+    for f in (220.0, 277.18, 329.63, 440.0, 554.37):
+        phase = 2 * np.pi * np.cumsum(f * (1 + 0.005 * np.sin(2 * np.pi * 5.5 * t))) / SYNTH_SR
+        for h in range(1, 8):
+            y += np.sin(h * phase) / h ** 1.5
+    y *= np.minimum(1.0, t / 0.8)
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+# ----- the samplecnn-msd recipe on a tiny corpus (fixtures shared through conftest.py) ----------
+@pytest.fixture(scope="module")
+def distill_corpus(tmp_path_factory):
+    """The samplecnn-msd recipe's tiny corpus: three 'soundtracks' of two 16 s tracks; one at
+    44.1 kHz to exercise resampling."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(DISTILL_SOUNDTRACKS):
+        for t in range(2):
+            rate = 44100 if (s, t) == (0, 0) else 22050
+            time = np.arange(16 * rate) / rate
+            wave = 0.3 * np.sin(2 * np.pi * 110 * (s + 1) * (1 + 0.1 * t) * time)
+            wave = wave * (1 + np.sign(np.sin(2 * np.pi * (s + 1) * time))) / 2  # rhythm per soundtrack
+            wave += 0.02 * rng.standard_normal(len(time))
+            name = f"s{s}_t{t}.ogg"
+            soundfile.write(root / name, wave.astype(np.float32), rate)
+            rows.append({"path": name, "package": f"pkg{s}", "soundtrack": f"Soundtrack {s}", "duration": 16.0})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def distill_cache(distill_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache")
+    from training_recipes.samplecnn_msd import prepare
+
+    prepare.prepare(distill_corpus, out)
+    return out
+
+
+def train_student(corpus, cache, out, steps, resume=False, extra=()):
+    """A few steps of the samplecnn-msd recipe's `train` on the tiny corpus; the last soundtrack validates."""
+    from training_recipes.samplecnn_msd import train
+
+    argv = ["--cache", str(cache), "--corpus", str(corpus), "--out", str(out), "--validation", "Soundtrack 2",
+            "--max-steps", str(steps), "--eval-minutes", "0", "--soundtracks-per-batch", "2",
+            "--per-soundtrack", "2"]
+    train.main(argv + (["--resume"] if resume else []) + list(extra))

@@ -19,6 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from sdk.cards import bundled_card
 from sdk.files import check_sha256
 
 PRESET_ID = "artist-siamese-msd"
@@ -189,6 +190,7 @@ def metadata_for():
         "citation": CITATION,
         "provenance": provenance,
         "source": SOURCE,
+        **({"card": card} if (card := bundled_card(PRESET_ID)) else {}),  # the card's prose, carried over
     }
 
 

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdk.cards import bundled_card
 from sdk.files import check_sha256
 
 REGISTRY_NAME = "musicnn"
@@ -277,6 +278,7 @@ def metadata_for(kind):
         "citation": CITATION,
         "provenance": provenance,
         "source": source,
+        **({"card": card} if (card := bundled_card(spec["preset"])) else {}),  # the card's prose, carried over
     }
 
 

@@ -5,7 +5,7 @@
         [--levels all] [--shrinkage 1.0] [--components 256] [--card hub_cards/samplecnn-msd.md]
 
 Why: the distilled embedding head retrieves unseen soundtracks worse than the backbone's
-own hidden stages do (hub_cards/samplecnn-msd.md, "Reading the embedding from the
+own hidden stages do (REPORT.md, "Reading the embedding from the
 backbone's levels"). Following the multi-level aggregation of thesis chapter 3 (Lee & Nam
 2017, Table 3.6), the new embedding concatenates the max over time of the chosen stages
 (`MusicModel.segment_features(levels=...)`) and maps it with truncated PCA whitening
@@ -71,7 +71,7 @@ def parse_levels(text, num_stages):
 
 def training_tracks(model, manifest):
     """The manifest's tracks of the soundtracks the preset's metadata says it trained on."""
-    from training_recipes.evaluate import read_manifest, trained_soundtracks
+    from training_recipes.evaluation.cli import read_manifest, trained_soundtracks
 
     trained = set(trained_soundtracks(model.metadata) or ())
     if not trained:
@@ -88,7 +88,7 @@ def level_song_vectors(model, tracks, levels, clip_seconds=CLIP_SECONDS, progres
     """(n, D) song vectors of the raw concatenated levels: mean over the segments of a clip."""
     from tqdm import tqdm
 
-    from training_recipes.evaluate import clip_audio
+    from training_recipes.evaluation.cli import clip_audio
 
     vectors = []
     for track in tqdm(tracks, desc="levels: training song vectors", unit="track", disable=not progress):

@@ -39,7 +39,7 @@ from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from sdk.audio import AudioError, load_audio
-from training_recipes.corpus_manifest import CorpusError, read_training_manifest
+from training_recipes.corpus.manifest import CorpusError, read_training_manifest
 
 SAMPLE_RATE = 22050
 TEACHER_RATE = 16000

@@ -15,7 +15,7 @@ training phase (`train --init-from`) starts from the unwhitened layers again.
 
 Fit on song vectors as the evaluation CLI takes them (30 s from each track's middle, mean
 of the segment embeddings) of the run's training tracks only; the shrinkage was chosen on
-the validation soundtracks (see hub_cards/samplecnn-msd.md).
+the validation soundtracks (see REPORT.md).
 """
 
 from pathlib import Path

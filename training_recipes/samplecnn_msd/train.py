@@ -41,7 +41,7 @@ from keras import ops
 from tqdm import tqdm
 
 import zoo
-from training_recipes.common.metrics import mean_average_precision, roc_auc_macro
+from training_recipes.evaluation.metrics import mean_average_precision, roc_auc_macro
 from training_recipes.samplecnn_msd import readout
 from training_recipes.samplecnn_msd.cache_data import SONG_TEACHERS, Sampler, load_cache, validation_windows
 from training_recipes.samplecnn_msd.losses import TAG_LOSSES, embedding_loss, tag_loss
@@ -177,7 +177,7 @@ def split_tracks(cache, validation, corpus):
     """(train, validation) track indices. Only tracks the corpus's training manifest still
     lists are used (read through the corpus's own guard), so a track dropped from the corpus
     after the cache was made, e.g. for an unclear licence, never reaches training."""
-    from training_recipes.corpus_manifest import read_training_manifest
+    from training_recipes.corpus.manifest import read_training_manifest
 
     allowed = {row["path"] for row in read_training_manifest(corpus)}
     usable = [i for i, t in enumerate(cache["tracks"]) if t["path"] in allowed]
