@@ -57,14 +57,14 @@ print(json.dumps({"chosen": chosen, "env": os.environ.get("KERAS_BACKEND"), "ker
 # ----- the rule, through zoo.backend alone ---------------------------------------------------
 @pytest.mark.parametrize("hidden, expected", [
     ((), "jax"),                            # the default, when installed
-    (("jaxlib",), "torch"),                 # jax without jaxlib cannot run
-    (("jax", "jaxlib"), "torch"),
-    (("jax", "torch"), "tensorflow"),
+    (("jaxlib",), "tensorflow"),            # jax without jaxlib cannot run
+    (("jax", "jaxlib"), "tensorflow"),
+    (("jax", "tensorflow"), "torch"),
 ])
 def test_unset_backend_picks_the_first_installed_in_order(tmp_path, hidden, expected):
     out = last_json(run(SELECT, tmp_path, hidden=hidden))
     assert out == {"chosen": expected, "env": expected, "keras": False,  # set before keras is imported
-                   "order": ["jax", "torch", "tensorflow"]}
+                   "order": ["jax", "tensorflow", "torch"]}
 
 
 @pytest.mark.parametrize("backend", ["torch", "tensorflow", "numpy"])
@@ -123,8 +123,9 @@ except ImportError as error:
     assert out["type"] == "zoo.backend.NoBackendError"  # not keras's ModuleNotFoundError: keras never ran
     assert out["keras_imported"] is False
     message = out["message"]
-    assert message.startswith("music-retrieval-zoo needs a Keras backend and none is installed")
-    for extra in ("jax", "torch", "tensorflow"):
+    assert message.startswith("music-retrieval-zoo needs a Keras backend and none is installed "
+                              "(looked for jax, tensorflow, torch)")
+    for extra in ("jax", "tensorflow", "torch"):
         assert f'pip install "music-retrieval-zoo[{extra}]"' in message
 
 

@@ -7,7 +7,7 @@ project installs JAX by default (`pip install music-retrieval-zoo`), not TensorF
 
 1. keras already imported (by the user, or another library): its backend is kept;
 2. `KERAS_BACKEND` set: honoured (a clear error if it names a backend that is not installed);
-3. else the first installed of `ORDER` (the default, JAX, then torch, then TensorFlow),
+3. else the first installed of `ORDER` (the default, JAX, then TensorFlow, then torch),
    written to `os.environ["KERAS_BACKEND"]` so that keras, imported next, uses it;
 4. none installed: `NoBackendError`, an ImportError that says which extra to install.
 
@@ -21,13 +21,13 @@ import os
 import sys
 
 DEFAULT_BACKEND = "jax"
-# The order an unset KERAS_BACKEND is resolved in: the default, then the others by the
-# first-load time measured in docs/install.md.
-ORDER = ("jax", "torch", "tensorflow")
+# The order an unset KERAS_BACKEND is resolved in: the default, then the others by their first
+# load and steady-state embedding times (TensorFlow's are shorter than torch's: docs/install.md).
+ORDER = ("jax", "tensorflow", "torch")
 # The modules each backend needs (jax is only the front of jaxlib), and the extra that installs it.
-MODULES = {"jax": ("jax", "jaxlib"), "torch": ("torch",), "tensorflow": ("tensorflow",),
+MODULES = {"jax": ("jax", "jaxlib"), "tensorflow": ("tensorflow",), "torch": ("torch",),
            "numpy": ("numpy",), "openvino": ("openvino",)}
-EXTRAS = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
+EXTRAS = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 PACKAGE = "music-retrieval-zoo"
 
 
