@@ -21,8 +21,8 @@ import os
 import sys
 
 DEFAULT_BACKEND = "jax"
-# The order an unset KERAS_BACKEND is resolved in: the default, then the others by their first
-# load and steady-state embedding times (TensorFlow's are shorter than torch's: docs/install.md).
+# The order an unset KERAS_BACKEND is resolved in: the default, then TensorFlow (Keras's own
+# default; its first load is level with torch's, its steady-state embedding shorter: docs/install.md).
 ORDER = ("jax", "tensorflow", "torch")
 # The modules each backend needs (jax is only the front of jaxlib), and the extra that installs it.
 MODULES = {"jax": ("jax", "jaxlib"), "tensorflow": ("tensorflow",), "torch": ("torch",),
