@@ -56,12 +56,16 @@ corpus-tools:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(CORPUS_TOOLS); \
 	fi
 
+# The suite under each backend, then once the wheel test (tests/test_install.py: a fresh venv
+# with only `pip install <the wheel>`, no KERAS_BACKEND), which no backend changes.
 test: install musicnn-wheel corpus-tools
 	@set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend ==="; \
 		MUSICNN_CHECKPOINT=$(MUSICNN_CHECKPOINT) MUSICNN_MTT_CHECKPOINT=$(MUSICNN_MTT_CHECKPOINT) \
-		KERAS_BACKEND=$$backend $(PY) -m pytest -q $(PYTEST_ARGS); \
+		KERAS_BACKEND=$$backend $(PY) -m pytest -q -m "not wheel" $(PYTEST_ARGS); \
 	done
+	@echo "=== the wheel, installed in a fresh venv ==="
+	env -u KERAS_BACKEND $(PY) -m pytest -q -m wheel tests/test_install.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -6,6 +6,10 @@
     hits = model.similar("song.ogg", sdk.Catalog.load("my-catalog"), k=5)
 """
 
+from zoo.backend import select_backend
+
+select_backend()  # before keras is imported: KERAS_BACKEND, or the installed default
+
 from sdk.audio import AudioError
 from sdk.finetune import fine_tune
 from sdk.index import Catalog

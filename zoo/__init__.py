@@ -4,6 +4,10 @@
 returns it as a compiled `keras.Model` (or, for `mfcc-vq`, a numpy estimator).
 """
 
+from zoo.backend import select_backend
+
+select_backend()  # before keras is imported: KERAS_BACKEND, or the installed default
+
 # Importing a family module fills the registry.
 from zoo import (  # noqa: F401
     artist,
