@@ -136,10 +136,14 @@ def inputs_outputs(metadata, preprocessor):
              f"- {metadata.get('parameter_count', 0):,} parameters; files and their sha256: "
              + ", ".join(f"`{name}` `{digest[:16]}…`" for name, digest in metadata.get("files", {}).items()) + ".",
              "", "| output | purpose | size | what |", "|---|---|---|---|"]
+    readout = metadata.get("level_readout") or {}
     for output in metadata.get("outputs", []):
-        what = output.get("description") or (f"layer `{output['layer']}`" if output.get("layer") else "")
-        if output.get("levels"):
-            what += f", read from {len(output['levels'])} backbone stages"
+        what = output.get("description") or ""
+        if not what and output.get("purpose") == "embeddings":
+            what = (f"max over time of {len(readout['stages'])} backbone stages, centred and whitened "
+                    "(a `MultiLevelReadout` layer of the graph)" if readout.get("stages") else "the network's embedding")
+        if not what and output.get("purpose") == "predictions":
+            what = "the tag head, on the network's own embedding"
         lines.append(f"| `{output.get('name')}` | {output.get('purpose', '')} | {output.get('size', '')} | {what} |")
     tags = metadata.get("tags") or []
     if tags:

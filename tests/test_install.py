@@ -168,3 +168,17 @@ def test_plain_pip_install_of_the_wheel_runs_the_quick_start(wheel, music, tmp_p
     hits = out["by_file"]  # a file outside the catalog: both copies of it first, the synthetic ones after
     assert {hits[0][0], hits[1][0]} == {"excerpt.ogg", "copy.ogg"} and min(hits[0][1], hits[1][1]) > 0.9999
     assert {hits[2][0], hits[3][0]} == {"noise.wav", "tone.wav"} and hits[2][1] < hits[1][1] - 1e-3
+
+    # The README's quick start itself, verbatim, on a song.ogg and a my-music/ folder.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("## Quick start", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    user = work / "user"
+    shutil.copytree(folder, user / "my-music")
+    shutil.copy(outside, user / "song.ogg")
+    readme_run = subprocess.run([python, "-c", snippet], cwd=user, capture_output=True, text=True, timeout=600,
+                                env={**env, "KERAS_HOME": str(keras_home), "HF_HUB_OFFLINE": "1",
+                                     "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert readme_run.returncode == 0, readme_run.stderr
+    printed = [line.split() for line in readme_run.stdout.strip().splitlines()]
+    assert len(printed) == 4 and {printed[0][1], printed[1][1]} == {"excerpt.ogg", "copy.ogg"}  # k=5, 4 songs
+    assert float(printed[0][0]) > 0.9999 and (user / "my-catalog").is_dir()
