@@ -14,11 +14,12 @@ import numpy as np
 
 
 def bucket(rows, batch_size):
-    """The batch shape `rows` segments run at: the next power of two, at most batch_size."""
+    """The batch shape `rows` (<= batch_size) segments run at: the next power of two, capped at
+    batch_size."""
     size = 1
-    while size < rows and size < batch_size:
+    while size < rows:
         size *= 2
-    return max(size, rows) if rows > batch_size else size
+    return min(size, batch_size)
 
 
 class CompiledGraph:
