@@ -37,27 +37,46 @@ def cmd_publish(args):
     _print(args, summary, "\n".join([head, *lines]))
 
 
+def _report_skipped(args, skipped):
+    """One stderr line per file that could not be read; the exit status for the command."""
+    for path, reason in skipped:
+        print(f"music-zoo {args.command}: skipped {reason if path in reason else f'{path}: {reason}'}",
+              file=sys.stderr)
+    return 1 if skipped else 0
+
+
 def cmd_embed(args):
-    from sdk.audio import list_audio_files
     from sdk.model import load
 
     model = load(args.model)
-    files = list_audio_files(args.audio)
-    vectors = model.embed([str(f) for f in files]) if len(files) > 1 else model.embed(str(files[0]))[None]
+    model.progress = not args.json
+    result = model.embed_many(args.audio)
     if args.output:
-        np.save(args.output, vectors.astype(np.float32))
-    rows = {str(f): v.round(6).tolist() for f, v in zip(files, vectors)}
-    _print(args, rows, "\n".join(f"{f}\t{np.array2string(v[:8], precision=3)}..." for f, v in zip(files, vectors)))
+        np.save(args.output, result.vectors.astype(np.float32))
+    rows = {str(f): v.round(6).tolist() for f, v in zip(result.paths, result.vectors)}
+    _print(args, rows, "\n".join(f"{f}\t{np.array2string(v[:8], precision=3)}..."
+                                 for f, v in zip(result.paths, result.vectors)))
+    return _report_skipped(args, result.skipped)
 
 
 def cmd_tag(args):
-    from sdk.audio import list_audio_files
+    from sdk import checks
+    from sdk.audio import AudioError, list_audio_files
     from sdk.model import load
 
+    top_k = checks.count(args.top_k, "--top-k")
     model = load(args.model)
-    out = {str(f): model.tag(str(f), top_k=args.top_k) for f in list_audio_files(args.audio)}
+    out, skipped = {}, []
+    for path in list_audio_files(args.audio):
+        try:
+            out[str(path)] = model.tag(str(path), top_k=top_k)
+        except AudioError as error:
+            skipped.append((str(path), str(error)))
+    if not out:
+        raise AudioError("; ".join(reason for _, reason in skipped))
     _print(args, {f: dict(t) for f, t in out.items()},
            "\n".join(f"{f}\t" + ", ".join(f"{t} {s:.3f}" for t, s in tags) for f, tags in out.items()))
+    return _report_skipped(args, skipped)
 
 
 def cmd_index(args):
@@ -73,14 +92,14 @@ def cmd_index(args):
 
 
 def cmd_search(args):
+    from sdk import checks
     from sdk.index import Catalog
     from sdk.model import load
 
     catalog = Catalog.load(args.catalog)
     model = load(args.model or catalog.model)
-    weights = dict(w.split("=") for w in args.weight) if args.weight else None
-    weights = {k: float(v) for k, v in weights.items()} if weights else None
-    hits = model.similar(args.query, catalog, k=args.k, weights=weights)
+    weights = checks.parse_weight_options(args.weight, catalog.subspaces)
+    hits = model.similar(args.query, catalog, k=checks.count(args.k, "-k"), weights=weights)
     _print(args, hits, "\n".join(f"{h['score']:.3f}\t{h['id']}" for h in hits))
 
 
@@ -199,12 +218,11 @@ def main(argv=None):
     from sdk.resolve import PresetNotFoundError
 
     try:
-        args.run(args)
+        return args.run(args) or 0
     except (AudioError, PresetNotFoundError, ValueError) as error:
         command = " ".join(filter(None, (args.command, getattr(args, "view", None))))
         print(f"music-zoo {command}: {error}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

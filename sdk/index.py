@@ -217,6 +217,9 @@ class Catalog:
         Each result is {"id", "score", "subspace_scores", **metadata}, where
         score = sum_s w_s * subspace_scores[s] and subspace_scores are cosines.
         """
+        from sdk import checks
+
+        k = checks.count(k, "k")
         queries = np.asarray(query, np.float32)
         queries = queries[None] if queries.ndim == 1 else queries
         if queries.ndim != 2 or queries.shape[1] != self.embedding_size:
@@ -232,7 +235,7 @@ class Catalog:
         exclude = {exclude} if isinstance(exclude, str) else set(exclude)
         excluded = np.array(sorted(self._rows[i] for i in exclude if i in self._rows),
                             np.int64)
-        if len(self) == 0 or k <= 0:
+        if len(self) == 0:
             return [[] for _ in queries]
         fetch = min(len(self), k + len(excluded) + _MARGIN)
         starts = [start for start, _ in self._spans.values()]

@@ -6,8 +6,11 @@ models: the song cut into the preset's segments (sdk/inference.py), the graph pe
 segment, then the mean over segments.
 """
 
+import warnings
+
 import numpy as np
 
+from sdk import checks
 from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, stream_audio
 from sdk.index import searchable_catalog
 from sdk.inference import CompiledGraph, cut_windows, one_padded_window, run_batches
@@ -173,6 +176,7 @@ class MusicModel:
         features). Files are read in blocks, so memory stays bounded.
         """
         if levels is not None:
+            levels = checks.levels(levels, self.stage_names)
             return self._run(self.task.stage_features(levels), audio, sr, batch_size)
         return self._run(self.graph, audio, sr, batch_size)["embedding"]
 
@@ -187,7 +191,13 @@ class MusicModel:
 
         `per_segment=True` returns the (segments, d) matrix of one song instead;
         `levels=(-3, -2, -1)` concatenates hidden-stage features (see segment_features).
+        A file that cannot be read in a list or folder is skipped with a SkippedFilesWarning
+        naming it; `embed_many` returns which files the rows are.
         """
+        checks.audio(audio)
+        batch_size = checks.count(batch_size, "batch_size")
+        if levels is not None:
+            levels = checks.levels(levels, self.stage_names)
         if isinstance(audio, np.ndarray):
             features = self.segment_features(audio, sr, batch_size, levels)
             return features if per_segment else features.mean(0)
@@ -197,13 +207,33 @@ class MusicModel:
             return features if per_segment else features.mean(0)
         if per_segment:
             raise ValueError("per_segment=True takes one song, not a list or folder")
+        result = self.embed_many(files, batch_size=batch_size, levels=levels)
+        if result.skipped:
+            warnings.warn(SkippedFilesWarning(result.summary()), stacklevel=2)
+        return result.vectors
+
+    def embed_many(self, audio, batch_size=16, levels=None):
+        """Song embeddings of a folder or list of files, going on past unreadable ones:
+        an EmbeddedFiles(paths, vectors (N, d) for those paths, skipped [(path, reason)])."""
         from tqdm import tqdm
 
-        return np.stack([self.segment_features(f, None, batch_size, levels).mean(0)
-                         for f in tqdm(files, desc="embedding", unit="file", disable=not self.progress or len(files) < 2)])
+        files = list_audio_files(checks.audio(audio))
+        paths, vectors, skipped = [], [], []
+        for path in tqdm(files, desc="embedding", unit="file", disable=not self.progress or len(files) < 2):
+            try:
+                vectors.append(self.segment_features(path, None, batch_size, levels).mean(0))
+                paths.append(path)
+            except AudioError as error:
+                skipped.append((str(path), str(error)))
+        if not paths:
+            raise AudioError(f"{audio}: none of its {len(files)} file(s) could be read; "
+                             + "; ".join(reason for _, reason in skipped[:3]))
+        return EmbeddedFiles(paths, np.stack(vectors), skipped)
 
     def tag(self, audio, sr=None, top_k=10):
         """[(tag, score)] sorted by score; top_k=None gives every tag."""
+        top_k = checks.count(top_k, "top_k", allow_none=True)
+        checks.audio(audio)
         self._require_tagger()  # before decoding any audio
         scores = self.embed_and_tag(audio, sr)[1]
         order = np.argsort(-scores)[: None if top_k is None else top_k]
@@ -249,7 +279,10 @@ class MusicModel:
     def similar(self, query, catalog, k=10, weights=None, positives=(), negatives=()):
         """Rank `catalog` (an sdk.Catalog, or the directory of a saved one) for `query`; see
         README for the query forms. Returns result dicts."""
+        checks.query(query)
+        k = checks.count(k, "k")
         catalog = searchable_catalog(catalog, self.embedding_size, self.preset_id)
+        weights = checks.weights(weights, catalog.subspaces)
         vector, exclude = self._query_vector(query, catalog)
         if positives or negatives:
             vector = ROCCHIO_ALPHA * vector
@@ -265,15 +298,17 @@ class MusicModel:
     def _query_vector(self, query, catalog):
         """Query -> (vector, ids to exclude from the results)."""
         if isinstance(query, dict):
-            vector = np.zeros(self.embedding_size, np.float32)
+            vector, exclude = np.zeros(self.embedding_size, np.float32), set()
             layout = catalog.subspaces
             for name, sub_query in query.items():
                 if name not in layout:
                     raise ValueError(f"unknown sub-space {name!r}; this catalog has {list(layout)}")
                 start, stop = layout[name]
-                part = self._query_vector(sub_query, catalog)[0][start:stop]
+                part, sub_exclude = self._query_vector(checks.query(sub_query), catalog)
+                part = part[start:stop]
                 vector[start:stop] = part / (np.linalg.norm(part) + 1e-12)
-            return vector, set()
+                exclude |= sub_exclude  # a catalog item queried in any sub-space is not its own result
+            return vector, exclude
         if isinstance(query, np.ndarray):
             if query.ndim == 1 and query.shape[0] == self.embedding_size:
                 return query.astype(np.float32), set()
@@ -293,6 +328,23 @@ class MusicModel:
         except AudioError as error:
             raise ValueError(f"query {text!r} is not a catalog id, a tag/artist/album in the catalog, "
                              f"or readable audio ({error})") from error
+
+
+class SkippedFilesWarning(UserWarning):
+    """Some files of a folder or list could not be read; the message names each and why."""
+
+
+class EmbeddedFiles:
+    """What embed_many returns: `paths` and their `vectors` (row i is paths[i]), and the
+    `skipped` files with the reason each could not be read."""
+
+    def __init__(self, paths, vectors, skipped):
+        self.paths, self.vectors, self.skipped = list(paths), vectors, list(skipped)
+
+    def summary(self):
+        lines = [f"{len(self.skipped)} of {len(self.paths) + len(self.skipped)} files skipped:"]
+        return "\n".join(lines + [f"  {reason if path in reason else path + ': ' + reason}"
+                                   for path, reason in self.skipped])
 
 
 def _is_dir(path):

@@ -6,7 +6,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # The fixtures of tests/helpers.py that several test folders share.
-from helpers import distill_cache, distill_corpus  # noqa: E402, F401
+from helpers import distill_cache, distill_corpus, songs, tagger_dir  # noqa: E402, F401
 
 
 def pytest_addoption(parser):

@@ -187,3 +187,41 @@ def train_student(corpus, cache, out, steps, resume=False, extra=()):
             "--max-steps", str(steps), "--eval-minutes", "0", "--soundtracks-per-batch", "2",
             "--per-soundtrack", "2"]
     train.main(argv + (["--resume"] if resume else []) + list(extra))
+
+
+# ----- a tiny tagger preset and a folder of tones (the SDK tests share them) -----------------
+TAGS = ["low", "mid", "high", "noise", "quiet"]
+
+
+def tone(freq, seconds=1.0, sr=8000, seed=0):
+    t = np.arange(int(seconds * sr)) / sr
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(t.size)
+    return (0.3 * np.sin(2 * np.pi * freq * t) + noise).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def tagger_dir(tmp_path_factory):
+    """A tiny SampleCNN tagger preset (8 kHz, 81-sample segments, five tags)."""
+    keras.utils.set_random_seed(0)  # the tiny random backbone is the feature extractor under test
+    import zoo
+    from sdk.preset import save_preset
+
+    tiny = zoo.get_model_info("samplecnn").tiny
+    model = zoo.build("samplecnn", **tiny)
+    directory = tmp_path_factory.mktemp("presets") / "test-tagger"
+    preprocessor = {"sample_rate": 8000, "frontend": {}, "segment": {"length": 81, "hop": 81, "unit": "samples"},
+                    "aggregation": "mean"}
+    metadata = {"preset": "test-tagger", "registry_name": "samplecnn", "embedding_size": tiny["top_filters"],
+                "subspaces": {"low": [0, 8], "high": [8, 16]}, "tags": TAGS, "license": "MIT",
+                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": 16}]}
+    return save_preset(model, directory, name="samplecnn", arguments=tiny, preprocessor=preprocessor,
+                       metadata=metadata)
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("songs")
+    for i, freq in enumerate([200, 210, 220, 1500, 1600, 1700]):
+        soundfile.write(folder / f"song{i}.wav", tone(freq, seed=i), 8000)
+    (folder / "broken.wav").write_text("not audio")
+    return folder

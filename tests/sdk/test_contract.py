@@ -1,0 +1,117 @@
+"""The SDK's contract at its boundary (issue 20): every public argument checked with a message
+naming it; one unreadable file never stops a folder; a query is never its own result."""
+
+import json
+
+import numpy as np
+import pytest
+
+import sdk
+from helpers import TAGS
+from sdk.cli import main as cli
+from sdk.model import SkippedFilesWarning
+
+
+@pytest.fixture(scope="module")
+def model(tagger_dir):
+    return sdk.load(tagger_dir)
+
+
+@pytest.fixture(scope="module")
+def catalog(model, songs):
+    files = [songs / f"song{i}.wav" for i in range(6)]
+    return sdk.Catalog.build(files, model.embed, embedding_size=16, subspaces=model.subspace_layout, progress=False)
+
+
+def test_counts_are_positive_whole_numbers(model, songs, catalog):
+    song = songs / "song0.wav"
+    assert [t for t, _ in model.tag(song, top_k=None)] and len(model.tag(song, top_k=None)) == len(TAGS)
+    with pytest.raises(ValueError, match="top_k must be at least 1, got -1"):
+        model.tag(song, top_k=-1)
+    with pytest.raises(TypeError, match=r"top_k must be a positive whole number or None, got 2\.5"):
+        model.tag(song, top_k=2.5)
+    for bad, error, message in ((-1, ValueError, "k must be at least 1, got -1"), (0, ValueError, "got 0"),
+                                (2.5, TypeError, r"k must be a positive whole number, got 2\.5"),
+                                (True, TypeError, "got True")):
+        with pytest.raises(error, match=message):
+            model.similar("song0.wav", catalog, k=bad)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        catalog.search(catalog.vector("song0.wav"), k=-3)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        model.embed(song, batch_size=0)
+
+
+def test_queries_audio_and_weights_are_checked(model, songs, catalog):
+    with pytest.raises(TypeError, match="audio is None"):
+        model.embed(None)
+    with pytest.raises(ValueError, match="audio is an empty list"):
+        model.embed([])
+    with pytest.raises(TypeError, match="audio must be a file path.*got int"):
+        model.tag(3)
+    with pytest.raises(TypeError, match="query is None"):
+        model.similar(None, catalog)
+    with pytest.raises(ValueError, match="query is an empty list"):
+        model.similar([], catalog)
+    with pytest.raises(ValueError, match="query is an empty list"):
+        model.similar({"low": []}, catalog)
+    with pytest.raises(ValueError, match=r"unknown sub-space\(s\) \['mood'\]; this catalog has low, high"):
+        model.similar("song0.wav", catalog, weights={"mood": 1.0})
+    with pytest.raises(ValueError, match=r"weights\['low'\] must be a finite number >= 0, got -1"):
+        model.similar("song0.wav", catalog, weights={"low": -1})
+    with pytest.raises(ValueError, match="weights are all zero"):
+        model.similar("song0.wav", catalog, weights={"low": 0, "high": 0})
+    with pytest.raises(TypeError, match="weights must be a dict"):
+        model.similar("song0.wav", catalog, weights=[1, 2])
+
+
+def test_levels_name_the_stages(model, songs):
+    song = songs / "song0.wav"
+    assert model.embed(song, levels=(-2, -1)).shape == (16 + 16,)
+    stages = ", ".join(model.stage_names)
+    for bad, error in (((-9,), ValueError), ((0,), ValueError), ((-1, -1), ValueError), ("-1", TypeError),
+                       ((), TypeError), ((-1.0,), TypeError)):
+        with pytest.raises(error, match="stages from the top") as raised:
+            model.embed(song, levels=bad)
+        assert stages in str(raised.value)
+
+
+def test_a_query_is_never_its_own_result(model, catalog):
+    for query in ("song0.wav", ["song0.wav", "song1.wav"], {"low": "song0.wav"},
+                  {"low": "song0.wav", "high": "song3.wav"}):
+        ids = [hit["id"] for hit in model.similar(query, catalog, k=6)]
+        queried = {query} if isinstance(query, str) else set(query.values() if isinstance(query, dict) else query)
+        assert ids and not queried & set(ids), (query, ids)
+
+
+def test_one_bad_file_never_stops_a_folder(model, songs, capsys):
+    with pytest.warns(SkippedFilesWarning, match=r"1 of 7 files skipped:\n  .*broken\.wav: cannot decode"):
+        vectors = model.embed(songs)
+    assert vectors.shape == (6, 16)
+    result = model.embed_many(songs)
+    assert [p.name for p in result.paths] == [f"song{i}.wav" for i in range(6)]
+    np.testing.assert_allclose(result.vectors[2], model.embed(songs / "song2.wav"), rtol=1e-5, atol=1e-6)
+    assert [p for p, _ in result.skipped] == [str(songs / "broken.wav")]
+    with pytest.raises(sdk.AudioError, match="none of its 1 file"):
+        model.embed_many([songs / "broken.wav"])
+
+    capsys.readouterr()  # the progress bars of the calls above
+    for command in ("embed", "tag"):
+        assert cli(["--json", command, str(songs), "--model", str(model.directory)]) == 1
+        captured = capsys.readouterr()
+        assert len(json.loads(captured.out)) == 6  # every good file has its row
+        errors = captured.err.strip().splitlines()
+        assert len(errors) == 1 and errors[0].startswith(f"music-zoo {command}: skipped ") and "broken.wav" in errors[0]
+
+
+def test_cli_arguments_are_checked(model, catalog, tmp_path, capsys):
+    catalog.save(tmp_path / "catalog")
+    base = ["search", str(tmp_path / "catalog"), "song0.wav", "--model", str(model.directory)]
+    assert cli(base + ["-k", "-3"]) == 2
+    assert "-k must be at least 1, got -3" in capsys.readouterr().err
+    assert cli(base + ["--weight", "all"]) == 2
+    assert "--weight takes SUBSPACE=WEIGHT (e.g. --weight genre=1), got 'all'" in capsys.readouterr().err
+    assert cli(base + ["--weight", "low=x"]) == 2
+    assert "'x' is not a number" in capsys.readouterr().err
+    assert cli(["tag", "--top-k", "0", "song.wav", "--model", str(model.directory)]) == 2
+    assert "--top-k must be at least 1" in capsys.readouterr().err
+    assert cli(base + ["--weight", "low=1", "-k", "2"]) == 0
