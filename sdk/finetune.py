@@ -1,9 +1,10 @@
 """Fine-tuning: a new head on a preset's backbone, from your own labels.
 
-    model = sdk.load("artist-siamese-msd")
-    sdk.fine_tune(model, "my-labelled-music/")          # folder/<label>/*.ogg, one label per song
-    sdk.fine_tune(model, "labels.csv", multi_label=True)  # columns path,labels ("rock;calm")
-    model.tag("new-song.ogg")
+    model = sdk.load("samplecnn-msd")
+    tuned = sdk.fine_tune(model, "my-labelled-music/", out="my-tagger")  # folder/<label>/*.ogg
+    tuned = sdk.fine_tune(model, "labels.csv", multi_label=True)        # columns path,labels ("rock;calm")
+    tuned.tag("new-song.ogg"); tuned.save("my-tagger")                   # model itself is unchanged
+    sdk.load("my-tagger").tag("new-song.ogg")
 
 Every segment of a song is a training example with the song's labels (the
 thesis trains on segments and averages segment predictions at test time).
@@ -50,11 +51,12 @@ def _check_readable(source, names, targets, skipped):
 
 
 def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=20, batch_size=32,
-              learning_rate=1e-3, seed=0, verbose=0):
-    """Train a new tag head on `model`'s embedding; `model.tag()` uses it afterwards.
+              learning_rate=1e-3, seed=0, verbose=0, out=None, preset_id=None):
+    """A new model: `model`'s network with a new tag head trained on your labels (and the
+    backbone too unless `freeze_backbone`). `model` itself is left as it was.
 
-    Returns the Keras training history. Files that cannot be decoded are skipped
-    and listed in `history.skipped`.
+    The new model's `history` is the Keras training history and `skipped` lists the files
+    that could not be decoded; `out=` also saves it as a preset directory (`save()`).
     """
     import keras
 
@@ -75,8 +77,9 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     x, y = np.concatenate(segments), np.concatenate(targets).astype("float32")
 
     keras.utils.set_random_seed(seed)
-    # The new head reads what the preset's tag head reads: the network's own embedding.
-    embedding_model = model.task.head_input_model()
+    activation = "sigmoid" if multi_label else "softmax"
+    task = model.task.with_head({"kind": "dense", "classes": len(names), "activation": activation})
+    embedding_model = task.head_input_model()
     embedding_model.trainable = not freeze_backbone
     # BatchNorm stays in inference mode even when the backbone trains: its statistics
     # from pre-training beat those of a small labelled set. A non-trainable BN layer
@@ -85,7 +88,7 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     for layer in iter_layers(embedding_model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
-    head = keras.layers.Dense(len(names), activation="sigmoid" if multi_label else "softmax", name="tags")
+    head = task.tag_head[0]
     if freeze_backbone:
         # A linear probe: the frozen backbone's features are computed once.
         x = run_batches(model.compiled(embedding_model), [x], batch_size)
@@ -97,6 +100,13 @@ def fine_tune(model, source, *, multi_label=False, freeze_backbone=True, epochs=
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate),
                     loss="binary_crossentropy" if multi_label else "categorical_crossentropy")
     history = trainer.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
-    history.skipped = skipped
-    model.attach_tag_head(head, names)
-    return history
+    record = {"kind": f"a new {activation} head trained on {Path(str(source)).name}"
+                      + (" (backbone frozen)" if freeze_backbone else " (backbone fine-tuned)"),
+              "labelled_source": str(source), "songs": len(paths) - len(skipped), "segments": int(len(y)),
+              "epochs": epochs, "learning_rate": learning_rate, "multi_label": multi_label,
+              "freeze_backbone": freeze_backbone, "final_loss": float(history.history["loss"][-1])}
+    tuned = type(model).derived(model, task, model.derived_metadata(names, preset_id, record))
+    tuned.history, tuned.skipped = history, skipped
+    if out is not None:
+        tuned.save(out)
+    return tuned

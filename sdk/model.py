@@ -42,14 +42,22 @@ class MusicModel:
 
     def __init__(self, directory, preset_id=None):
         files = verify_preset(directory)
-        self.directory = files.directory
-        self.preset_id = preset_id or files.metadata.get("preset") or str(directory)
-        self.preprocessor = files.preprocessor
-        self.metadata = files.metadata
-        self.task = build_preset_model(files)
-        self.graph = self.task  # the graph embed/tag run: the task, or it with a new tag head
+        self._setup(build_preset_model(files), files.preprocessor, files.metadata, files.directory,
+                    preset_id or files.metadata.get("preset") or str(directory))
+
+    @classmethod
+    def derived(cls, parent, task, metadata):
+        """A model made in memory from `parent` (fine-tuned, prototypes fitted): not on disk until
+        `save(directory)`; `parent` is left as it was."""
+        model = cls.__new__(cls)
+        model._setup(task, parent.preprocessor, metadata, None, metadata.get("preset"))
+        model.progress = parent.progress
+        return model
+
+    def _setup(self, task, preprocessor, metadata, directory, preset_id):
+        self.task, self.preprocessor, self.metadata = task, preprocessor, metadata
+        self.directory, self.preset_id = directory, preset_id
         self._compiled = {}  # id(keras model) -> CompiledGraph
-        self._prototypes = None  # (names, centroids) from fit_prototypes
         self.progress = True  # progress bars on folders and long files (set False to silence)
         if int(self.metadata["embedding_size"]) != self.task.embedding_size:
             raise ValueError(f"{self.directory}: metadata.json says embedding_size {self.metadata['embedding_size']}, "
@@ -96,17 +104,23 @@ class MusicModel:
     def subspaces(self):
         return list(self.subspace_layout)
 
-    def attach_tag_head(self, layer, names):
-        """Use `layer` (tag head input -> len(names) scores) for `tag()` from now on: the
-        graph becomes the task with that head (sdk.fine_tune makes one)."""
-        self.graph = self.task.with_tag_head(layer)
-        self.metadata = {**self.metadata, "tags": list(names)}
-
     @property
     def tags(self):
-        if "tags" in self.graph.output:
-            return list(self.metadata.get("tags") or [])
-        return list(self._prototypes[0]) if self._prototypes else []
+        return list(self.metadata.get("tags") or []) if self.task.num_tags else []
+
+    def save(self, directory):
+        """Write this model as a complete preset directory (graph, weights with their sha256,
+        tags, metadata, a generated card) that `sdk.load(directory)` and the CLI load; returns
+        its Path. An existing preset there is replaced atomically; any other folder is refused."""
+        from sdk.cards import write_preset_card
+        from sdk.preset import save_preset
+
+        meta = {k: v for k, v in self.metadata.items() if k not in ("keras_version", "parameter_count",
+                                                                  "date_saved", "files", "weights_dtype")}
+        directory = save_preset(self.task, directory, preprocessor=self.preprocessor, metadata=meta)
+        write_preset_card(directory)
+        self.directory = directory
+        return directory
 
     # ----- audio -> segments -> graph outputs ---------------------------------------------
     def _waveform(self, audio, sr):
@@ -178,7 +192,7 @@ class MusicModel:
         if levels is not None:
             levels = checks.levels(levels, self.stage_names)
             return self._run(self.task.stage_features(levels), audio, sr, batch_size)
-        return self._run(self.graph, audio, sr, batch_size)["embedding"]
+        return self._run(self.task, audio, sr, batch_size)["embedding"]
 
     def head_features(self, audio, sr=None, batch_size=16):
         """(num_segments, d) of what the tag head reads: the network's own embedding (the
@@ -242,24 +256,25 @@ class MusicModel:
     def embed_and_tag(self, audio, sr=None, batch_size=16):
         """(song embedding, every tag's score in `tags` order; empty without tags) from one
         pass of the graph over the audio: what a tagged catalog needs."""
-        out = self._run(self.graph, audio, sr, batch_size)
+        out = self._run(self.task, audio, sr, batch_size)
         embedding = out["embedding"].mean(0)
-        if "tags" in out:
-            return embedding, out["tags"].mean(0)
-        if self._prototypes is not None:  # Eq. 2.9 on the song embedding
-            return embedding, _cosine(embedding[None], self._prototypes[1])[0].astype(np.float32)
-        return embedding, np.zeros(0, np.float32)
+        if "tags" not in out:
+            return embedding, np.zeros(0, np.float32)
+        if (self.task.head or {}).get("kind") == "prototypes":  # Eq. 2.9: the song embedding's cosines
+            prototypes = self.task.tag_head[0].get_weights()[0]
+            return embedding, _cosine(embedding[None], prototypes)[0].astype(np.float32)
+        return embedding, out["tags"].mean(0)
 
     def _require_tagger(self):
-        if "tags" not in self.graph.output and self._prototypes is None:
+        if not self.task.num_tags:
             raise ValueError(f"{self.preset_id} has no tag head; call fit_prototypes(embeddings_or_audio, labels) "
                              "to tag by class prototypes (thesis Eq. 2.9)")
 
-    def fit_prototypes(self, audio_or_catalog, labels):
-        """Tag by prototypes (Eq. 2.9): `labels` maps each item to one label or a list of labels.
-
-        `audio_or_catalog` is a Catalog (labels: {id: labels}) or a list of audio paths
-        (labels: a list aligned with it).
+    def fit_prototypes(self, audio_or_catalog, labels, preset_id=None):
+        """A new model that tags by class prototypes (Eq. 2.9), this one left as it was.
+        `labels` maps each item to one label or a list of labels; `audio_or_catalog` is a
+        Catalog (labels: {id: labels}) or a list of audio paths (labels: aligned with it).
+        The prototypes are a layer of the new model's graph: `save()` keeps them.
         """
         from zoo.heads import class_prototypes
 
@@ -270,11 +285,37 @@ class MusicModel:
         else:
             vectors = self.embed(list(audio_or_catalog))
             item_labels = list(labels)
+        if len(item_labels) != len(vectors):
+            raise ValueError(f"labels: {len(item_labels)} entries for {len(vectors)} items")
         item_labels = [[x] if isinstance(x, str) else list(x) for x in item_labels]
         names = sorted({label for row in item_labels for label in row})
+        if not names:
+            raise ValueError("labels: no label given")
         multi_hot = np.array([[name in row for name in names] for row in item_labels], np.float32)
-        self._prototypes = (names, class_prototypes(vectors, multi_hot))
-        return self
+        task = self.task.with_head({"kind": "prototypes", "classes": len(names)})
+        task.tag_head[0].set_weights([class_prototypes(vectors, multi_hot)])
+        return MusicModel.derived(self, task, self.derived_metadata(
+            names, preset_id, {"kind": "class prototypes (thesis Eq. 2.9), cosine to the song embedding",
+                               "items": len(vectors)}))
+
+    def derived_metadata(self, names, preset_id, record):
+        """metadata.json of a model derived from this one with a new head over `names`."""
+        size = self.embedding_size
+        meta = {k: v for k, v in self.metadata.items()
+                if k not in ("files", "parameter_count", "date_saved", "keras_version", "card", "preset")}
+        meta.update(preset=preset_id or f"{self.preset_id}-tuned", tags=list(names),
+                    derived_from={"preset": self.preset_id, "weights_sha256": (self.metadata.get("files") or {}).get(
+                        "model.weights.h5"), **record})
+        meta["outputs"] = [{"name": "embedding", "purpose": "embeddings", "size": size},
+                           {"name": "tags", "purpose": "predictions", "size": len(names)}]
+        meta["card"] = {"summary": f"{meta['preset']}: {self.preset_id} with a new tag head over {len(names)} "
+                                   f"labels ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}): "
+                                   f"{record['kind']}.",
+                        "how_made": "Made with the SDK from " + ", ".join(f"{k} {v}" for k, v in
+                                                                         meta["derived_from"].items() if v is not None)
+                                    + ".",
+                        "not_evaluated": "Not evaluated: measure it on held-out labelled music of your own."}
+        return meta
 
     def similar(self, query, catalog, k=10, weights=None, positives=(), negatives=()):
         """Rank `catalog` (an sdk.Catalog, or the directory of a saved one) for `query`; see

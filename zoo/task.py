@@ -21,7 +21,7 @@ in safe mode, and `export()` writes it as one SavedModel.
 import keras
 
 from zoo.frontends import PACKAGE, LogMelSpectrogram
-from zoo.heads import MultiLevelReadout, StagePooling, apply_layers
+from zoo.heads import MultiLevelReadout, PrototypeHead, StagePooling, apply_layers
 from zoo.parts import network_parts
 
 
@@ -47,9 +47,14 @@ class MusicTask(keras.Model):
         readout: None, or {"levels": [negative stage indices], "size": d}: the embedding is a
             MultiLevelReadout of those stages (its weights set after fitting).
         tags: keep the network's tag head (if it has one).
+        head: None (the network's tag head, per `tags`), or a tag head of its own, trained
+            or fitted later (sdk.fine_tune, MusicModel.fit_prototypes):
+            {"kind": "dense", "classes": n, "activation": "sigmoid" | "softmax"} on the
+            features the network's tag head reads, or {"kind": "prototypes", "classes": n}:
+            cosine to n class prototypes in the embedding space (thesis Eq. 2.9).
     """
 
-    def __init__(self, network, arguments=None, segment=None, readout=None, tags=True, **kwargs):
+    def __init__(self, network, arguments=None, segment=None, readout=None, tags=True, head=None, **kwargs):
         import zoo
 
         arguments = zoo.model_arguments(network, **(arguments or {}))
@@ -82,15 +87,23 @@ class MusicTask(keras.Model):
             features = backbone(features_in)
         features = apply_layers(parts.embedding_head, features)
         outputs = {"embedding": features if readout_layer is None else embedding}
-        tag_head = tuple(parts.tag_head) if tags else ()
-        if tag_head:
-            outputs["tags"] = apply_layers(tag_head, features)
+        head = None if head is None else _check_head(head)
+        if head is None:
+            tag_head = tuple(parts.tag_head) if tags else ()
+            if tag_head:
+                outputs["tags"] = apply_layers(tag_head, features)
+        elif head["kind"] == "dense":
+            tag_head = (keras.layers.Dense(head["classes"], activation=head["activation"], name="tuned_tags"),)
+            outputs["tags"] = tag_head[0](features)
+        else:
+            tag_head = (PrototypeHead(head["classes"], name="prototypes"),)
+            outputs["tags"] = tag_head[0](outputs["embedding"])
         super().__init__(samples, outputs, **{"name": kwargs.pop("name", "music_task"), **kwargs})
 
         # Plain attributes (object.__setattr__): the layers among them are already tracked
         # through the graph, and Keras must not wrap the config values.
         attributes = dict(
-            network=network, arguments=arguments, segment=length, tags=bool(tags),
+            network=network, arguments=arguments, segment=length, tags=bool(tags), head=head,
             readout=None if readout is None else {"levels": levels, "size": int(readout["size"])},
             parts=parts, window_frontend=frontend, readout_layer=readout_layer, tag_head=tag_head,
             head_input=features,
@@ -121,12 +134,6 @@ class MusicTask(keras.Model):
     def num_tags(self):
         return int(self.output["tags"].shape[-1]) if "tags" in self.output else 0
 
-    def with_tag_head(self, head, name="music_task_tuned"):
-        """keras.Model: samples -> {"embedding", "tags": head(the tag head's input)}, sharing this
-        graph's layers: the graph of a preset whose tag head was replaced (fine-tuning)."""
-        return keras.Model(self.input, {"embedding": self.output["embedding"], "tags": head(self.head_input)},
-                           name=name)
-
     def head_input_model(self):
         """keras.Model: samples -> the features the tag head reads (the network's own embedding)."""
         if "head_input" not in self._stage_models:
@@ -150,11 +157,20 @@ class MusicTask(keras.Model):
 
     def load_network_weights(self, network):
         """Copy a trained network's (or another MusicTask's) backbone and head weights, built
-        by the same registry entry, into this graph: how a training run becomes a preset."""
+        by the same registry entry, into this graph: how a training run becomes a preset. From
+        a MusicTask the read-out comes too when both have the same one."""
         source = network.parts if isinstance(network, MusicTask) else network_parts(network)
         for src, dst in _part_pairs(source, self.parts, network.name, self.network):
             dst.set_weights(src.get_weights())
+        if isinstance(network, MusicTask) and network.readout is not None and network.readout == self.readout:
+            self.readout_layer.set_weights(network.readout_layer.get_weights())
         return self
+
+    def with_head(self, head):
+        """A new MusicTask of this one's network, segment and read-out with tag head `head`
+        (see the class docstring), holding a copy of this graph's other weights."""
+        return MusicTask(self.network, self.arguments, segment=self.segment, readout=self.readout, tags=False,
+                         head=head).load_network_weights(self)
 
     def copy_weights_to(self, network):
         """The reverse: this graph's backbone and head weights into a network built by the same
@@ -173,11 +189,23 @@ class MusicTask(keras.Model):
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "network": self.network,
                 "arguments": dict(self.arguments), "segment": self.segment, "readout": self.readout,
-                "tags": self.tags}
+                "tags": self.tags, "head": self.head}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _check_head(head):
+    """A tag head spec as MusicTask takes it, or a ValueError naming what is wrong."""
+    kind, classes = head.get("kind"), head.get("classes")
+    if kind not in ("dense", "prototypes") or isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise ValueError(f"head must be {{'kind': 'dense' | 'prototypes', 'classes': n >= 1, ...}}, got {head!r}")
+    if kind == "dense":
+        if head.get("activation") not in ("sigmoid", "softmax"):
+            raise ValueError(f"a dense head's activation is 'sigmoid' or 'softmax', got {head.get('activation')!r}")
+        return {"kind": kind, "classes": classes, "activation": head["activation"]}
+    return {"kind": kind, "classes": classes}
 
 
 def _part_pairs(source, target, source_name, target_name):

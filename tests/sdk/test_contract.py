@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 import pytest
+import soundfile
 
 import sdk
-from helpers import TAGS
+from helpers import TAGS, tone
 from sdk.cli import main as cli
 from sdk.model import SkippedFilesWarning
 
@@ -115,3 +116,44 @@ def test_cli_arguments_are_checked(model, catalog, tmp_path, capsys):
     assert cli(["tag", "--top-k", "0", "song.wav", "--model", str(model.directory)]) == 2
     assert "--top-k must be at least 1" in capsys.readouterr().err
     assert cli(base + ["--weight", "low=1", "-k", "2"]) == 0
+
+
+def _labelled_folder(root):
+    for label, freqs in {"low": [150, 180, 210], "high": [2400, 2800, 3200]}.items():
+        (root / label).mkdir(parents=True)
+        for i, freq in enumerate(freqs):
+            soundfile.write(root / label / f"{freq}.wav", tone(freq, seconds=0.3, seed=i), 8000)
+    return root
+
+
+def test_a_fine_tuned_model_saves_as_a_preset_and_reloads(model, tmp_path, capsys):
+    source = _labelled_folder(tmp_path / "labelled")
+    tuned = sdk.fine_tune(model, source, epochs=40, learning_rate=0.05, out=tmp_path / "my-tagger",
+                          preset_id="my-tagger")
+    assert model.tags == TAGS and model.directory != tuned.directory  # the loaded model is intact
+    again = sdk.load(tmp_path / "my-tagger")
+    query = source / "low" / "180.wav"
+    assert again.tags == tuned.tags == ["high", "low"] and again.preset_id == "my-tagger"
+    np.testing.assert_allclose(dict(again.tag(query, top_k=None))["low"], dict(tuned.tag(query, top_k=None))["low"],
+                               rtol=1e-5)
+    meta = again.metadata
+    assert meta["derived_from"]["preset"] == model.preset_id
+    assert meta["derived_from"]["weights_sha256"] == model.metadata["files"]["model.weights.h5"]
+    assert meta["derived_from"]["songs"] == 6 and meta["files"]["model.weights.h5"]
+    card = (tmp_path / "my-tagger" / "README.md").read_text()
+    assert "with a new tag head over 2 labels" in card and model.preset_id in card and "Not evaluated" in card
+    # The CLI loads it like any preset.
+    assert cli(["--json", "tag", str(query), "--model", str(tmp_path / "my-tagger"), "--top-k", "1"]) == 0
+    assert list(json.loads(capsys.readouterr().out).values())[0] == {"low": pytest.approx(
+        dict(tuned.tag(query, top_k=None))["low"], rel=1e-5)}
+
+
+def test_fitted_prototypes_save_and_reload(tmp_path, songs):
+    plain = sdk.load("artist-siamese-msd")
+    files = [songs / f"song{i}.wav" for i in range(6)]
+    fitted = plain.fit_prototypes(files, ["low"] * 3 + ["high"] * 3, preset_id="artist-prototypes")
+    fitted.save(tmp_path / "protos")
+    again = sdk.load(tmp_path / "protos")
+    assert again.tags == ["high", "low"] and plain.tags == []
+    np.testing.assert_allclose(again.embed_and_tag(files[4])[1], fitted.embed_and_tag(files[4])[1], rtol=1e-5)
+    assert again.tag(files[4], top_k=1)[0][0] == "high"

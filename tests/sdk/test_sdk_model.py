@@ -82,7 +82,9 @@ def test_prototype_tagging_for_models_without_a_tag_head(songs):
     with pytest.raises(ValueError, match="fit_prototypes"):  # said before any audio is read
         model.tag(songs / "broken.wav")
     files = [songs / f"song{i}.wav" for i in range(6)]
-    model.fit_prototypes(files, ["low"] * 3 + ["high"] * 3)
+    plain = model
+    model = plain.fit_prototypes(files, ["low"] * 3 + ["high"] * 3)
+    assert plain.tags == [] and model.tags == ["high", "low"]  # a new model; the loaded one is unchanged
     assert model.tag(songs / "song1.wav", top_k=1)[0][0] == "low"
     assert model.tag(songs / "song5.wav", top_k=1)[0][0] == "high"
     vector, scores = model.embed_and_tag(songs / "song5.wav")  # one pass gives both, same numbers
@@ -121,14 +123,15 @@ def test_fine_tune_a_new_head_from_a_folder_of_labels(tagger_dir, tmp_path, free
     model = sdk.load(tagger_dir)
     backbone_before = [w.copy() for w in model.backbone.get_weights()]
     # Training the whole backbone wants a gentler step than training the head alone.
-    history = sdk.fine_tune(model, tmp_path, freeze_backbone=freeze, epochs=60 if freeze else 15,
-                            learning_rate=0.05 if freeze else 0.001)
-    assert history.history["loss"][-1] < history.history["loss"][0]
-    assert model.tags == ["high", "low"]
+    tuned = sdk.fine_tune(model, tmp_path, freeze_backbone=freeze, epochs=60 if freeze else 15,
+                          learning_rate=0.05 if freeze else 0.001)
+    assert tuned.history.history["loss"][-1] < tuned.history.history["loss"][0]
+    assert tuned.tags == ["high", "low"] and model.tags == TAGS  # the loaded model keeps its own head
     sf.write(tmp_path / "query.wav", tone(190, seed=9), 8000)
-    assert model.tag(tmp_path / "query.wav", top_k=1)[0][0] == "low"
-    changed = any(not np.array_equal(a, b) for a, b in zip(backbone_before, model.backbone.get_weights()))
+    assert tuned.tag(tmp_path / "query.wav", top_k=1)[0][0] == "low"
+    changed = any(not np.array_equal(a, b) for a, b in zip(backbone_before, tuned.backbone.get_weights()))
     assert changed == (not freeze)
+    assert all(np.array_equal(a, b) for a, b in zip(backbone_before, model.backbone.get_weights()))
 
 
 def test_fine_tune_from_a_csv_and_bad_label_sources(tagger_dir, songs, tmp_path):
@@ -136,18 +139,17 @@ def test_fine_tune_from_a_csv_and_bad_label_sources(tagger_dir, songs, tmp_path)
     rows = ["path,labels"] + [f"{songs / f'song{i}.wav'},{'low' if i < 3 else 'high;bright'}" for i in range(6)]
     csv_path.write_text("\n".join(rows) + f"\n{songs / 'broken.wav'},low\n")
     model = sdk.load(tagger_dir)
-    history = sdk.fine_tune(model, csv_path, multi_label=True, epochs=2)
-    assert [p for p, _ in history.skipped] == [str(songs / "broken.wav")]
-    assert sorted(model.tags) == ["bright", "high", "low"]
+    tuned = sdk.fine_tune(model, csv_path, multi_label=True, epochs=2)
+    assert [p for p, _ in tuned.skipped] == [str(songs / "broken.wav")]
+    assert sorted(tuned.tags) == ["bright", "high", "low"]
     (tmp_path / "bad.csv").write_text("file,genre\nx.wav,rock\n")
     with pytest.raises(ValueError, match="'path' column"):
         sdk.fine_tune(model, tmp_path / "bad.csv")
-    # A label whose every song is unreadable: the error names the label and the file, and the
-    # head trained above is kept.
+    # A label whose every song is unreadable: the error names the label and the file.
     (tmp_path / "unreadable.csv").write_text(f"path,label\n{songs / 'song0.wav'},low\n{songs / 'broken.wav'},high\n")
     with pytest.raises(ValueError, match=r"label\(s\) high;.*broken\.wav"):
-        sdk.fine_tune(model, tmp_path / "unreadable.csv")
-    assert sorted(model.tags) == ["bright", "high", "low"]
+        sdk.fine_tune(tuned, tmp_path / "unreadable.csv")
+    assert sorted(tuned.tags) == ["bright", "high", "low"]
 
 
 def test_streamed_file_equals_the_whole_song_path():
@@ -182,13 +184,13 @@ def test_fine_tuned_model_predicts_what_it_was_trained_on(tagger_dir, tmp_path):
         for i, freq in enumerate(freqs):
             sf.write(tmp_path / label / f"{freq}.wav", tone(freq, seconds=0.3, seed=i), 8000)
     model = sdk.load(tagger_dir)
-    history = sdk.fine_tune(model, tmp_path, freeze_backbone=False, epochs=10, learning_rate=0.001)
-    segments = model.all_segment_inputs(tmp_path / "low" / "150.wav")
+    tuned = sdk.fine_tune(model, tmp_path, freeze_backbone=False, epochs=10, learning_rate=0.001)
+    segments = tuned.all_segment_inputs(tmp_path / "low" / "150.wav")
     import keras
 
-    scores = keras.ops.convert_to_numpy(model.graph.predict(segments, verbose=0)["tags"])
-    loss = -np.log(scores[:, model.tags.index("low")]).mean()
-    assert loss == pytest.approx(history.history["loss"][-1], abs=0.5)
+    scores = keras.ops.convert_to_numpy(tuned.task.predict(segments, verbose=0)["tags"])
+    loss = -np.log(scores[:, tuned.tags.index("low")]).mean()
+    assert loss == pytest.approx(tuned.history.history["loss"][-1], abs=0.5)
 
 
 def test_hidden_stage_features_of_table_3_6():
