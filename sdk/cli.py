@@ -84,7 +84,7 @@ def cmd_index(args):
     from sdk.model import load
 
     model = load(args.model)
-    catalog = Catalog.build(args.source, model.embed, model=model.preset_id, embedding_size=model.embedding_size,
+    catalog = Catalog.build(args.source, model.embed, model=model, embedding_size=model.embedding_size,
                             subspaces=model.subspace_layout, progress=not args.json)
     catalog.save(args.catalog)
     summary = {"catalog": args.catalog, "count": len(catalog), "skipped": [list(s) for s in catalog.skipped]}
@@ -97,9 +97,14 @@ def cmd_search(args):
     from sdk.model import load
 
     catalog = Catalog.load(args.catalog)
-    model = load(args.model or catalog.model)
+    own = catalog.model_source or catalog.model  # the catalog's own model by default
+    if args.model is None and own is None:
+        raise ValueError(f"{args.catalog}: the catalog records no model (built from plain vectors); "
+                         "name the one that made its vectors with --model")
+    model = load(args.model or own)
     weights = checks.parse_weight_options(args.weight, catalog.subspaces)
-    hits = model.similar(args.query, catalog, k=checks.count(args.k, "-k"), weights=weights)
+    hits = model.similar(args.query, catalog, k=checks.count(args.k, "-k"), weights=weights,
+                         allow_other_model=args.allow_other_model)
     _print(args, hits, "\n".join(f"{h['score']:.3f}\t{h['id']}" for h in hits))
 
 
@@ -128,7 +133,7 @@ def cmd_visualize_map(args):
         from sdk.model import load
 
         model = load(args.preset)
-        catalog = Catalog.build(args.audio, model.embed, model=model.preset_id, embedding_size=model.embedding_size,
+        catalog = Catalog.build(args.audio, model.embed, model=model, embedding_size=model.embedding_size,
                                 subspaces=model.subspace_layout, progress=not args.json)
         source = Path(args.audio)
     if len(catalog) < 3:
@@ -183,6 +188,8 @@ def build_parser():
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--model", default=None, help="defaults to the catalog's model")
     p.add_argument("--weight", action="append", help="sub-space weight, e.g. --weight genre=1")
+    p.add_argument("--allow-other-model", action="store_true",
+                   help="search even if --model is not the model that built the catalog (experts)")
     p.set_defaults(run=cmd_search)
     p = sub.add_parser("visualize", help="draw learned filters or a 2-D map of song embeddings as PNG")
     views = p.add_subparsers(dest="view", required=True)

@@ -6,21 +6,26 @@ query normalised the same way and scaled by weights w_s scores sum_s w_s * cos_s
 Search is exact: faiss IndexFlatIP when importable, else numpy; either backend
 only proposes candidates, which the same numpy code rescores, so both return
 identical results. Saves are atomic (temp dir + fsync + rename swap).
+
+A catalog records the model that made its vectors (preset id and the sha256 of its weights:
+`sdk` refuses to search it with another model) and which metadata fields are searchable
+by name (`fields`; a tag, artist, soundtrack, composer or folder named in a query becomes
+the prototype of the items carrying it, thesis Eq. 2.9).
 """
 
-import csv
+import io
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from sdk.audio import AudioError, list_audio_files
-from sdk.files import fsync_directory, swap_directory
+from sdk.audio import AudioError
+from sdk.catalog_sources import read_items, read_source, snapshot
+from sdk.files import clean_stale, fsync_directory, staging_directory, swap_directory
 
 try:
     import faiss
@@ -63,10 +68,14 @@ def _json_default(value):
 class Catalog:
     """Song embeddings + metadata with exact weighted sub-space search."""
 
-    def __init__(self, embedding_size, subspaces=None, model=None, backend="auto"):
+    def __init__(self, embedding_size, subspaces=None, model=None, backend="auto", model_sha256=None,
+                 fields=None, model_source=None):
         self.embedding_size = int(embedding_size)
         self._spans = _layout(self.embedding_size, subspaces)
-        self.model = model
+        self.model = model  # preset id of the model that made the vectors
+        self.model_sha256 = model_sha256  # sha256 of its weights
+        self.model_source = model_source  # where to load it from when the id is not registered
+        self.fields = None if fields is None else [str(f) for f in fields]
         self.backend = backend
         self._vectors = np.zeros((0, self.embedding_size), np.float32)
         self._ids, self._items, self._rows = [], [], {}
@@ -114,9 +123,18 @@ class Catalog:
         """The stored (per-sub-space normalised) vector of `id`."""
         return self._vectors[self._rows[id]].copy()
 
-    def ids_matching(self, value, fields=("tags", "artist", "album")):
-        """Ids whose metadata `fields` contain `value` (case-insensitive; a "tags"
-        string is split on , ; |)."""
+    @property
+    def searchable_fields(self):
+        """The metadata fields a query may name a value of: those declared at build time,
+        else every field the items carry except id and path."""
+        if self.fields is not None:
+            return list(self.fields)
+        return sorted({key for item in self._items for key in item} - {"id", "path"})
+
+    def ids_matching(self, value, fields=None):
+        """Ids whose metadata `fields` (default: `searchable_fields`) contain `value`
+        (case-insensitive; a "tags" string is split on , ; |)."""
+        fields = self.searchable_fields if fields is None else fields
         value, found = str(value).strip().casefold(), []
         for id, item in zip(self._ids, self._items):
             for field in fields:
@@ -262,14 +280,15 @@ class Catalog:
         if target.exists() and not (target / CATALOG_FILE).is_file() and (
                 not target.is_dir() or any(target.iterdir())):
             raise ValueError(f"{target}: exists and is not a catalog; refusing to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp = staging_directory(target)
         try:
             os.chmod(tmp, 0o755)
             self._write(tmp)
             swap_directory(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone already after a good swap
+        # What saves killed before this one left beside it (their processes are gone).
+        clean_stale(target, lambda t: (t / CATALOG_FILE).is_file())
 
     def _write(self, tmp):
         with open(tmp / EMBEDDINGS_FILE, "wb") as f:
@@ -281,7 +300,8 @@ class Catalog:
             faiss.write_index(self._faiss_index(), str(tmp / FAISS_FILE))
         meta = {"format_version": FORMAT_VERSION, "embedding_size": self.embedding_size,
                 "subspaces": {n: list(s) for n, s in self._spans.items()},
-                "model": self.model, "count": len(self)}
+                "model": self.model, "model_sha256": self.model_sha256, "model_source": self.model_source,
+                "fields": self.fields, "count": len(self)}
         (tmp / CATALOG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         for path in [*tmp.iterdir(), tmp]:  # data on disk before the rename makes it live
             fsync_directory(path)
@@ -299,9 +319,23 @@ class Catalog:
             warnings.warn(f"{directory} missing; loading {backups[-1].name} left by an "
                           "interrupted save (save again to put it in place)")
             directory = backups[-1]
+        for attempt in range(5):
+            inode = os.stat(directory).st_ino
+            try:
+                return cls._load_snapshot(directory, backend)
+            except ValueError:
+                # A save swapped the directory while it was read: read the new one.
+                if attempt == 4 or not directory.is_dir() or os.stat(directory).st_ino == inode:
+                    raise
+
+    @classmethod
+    def _load_snapshot(cls, directory, backend):
+        files = snapshot(directory, (CATALOG_FILE, EMBEDDINGS_FILE, ITEMS_FILE))
         meta_path = directory / CATALOG_FILE
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if files[CATALOG_FILE] is None:
+                raise FileNotFoundError
+            meta = json.loads(files[CATALOG_FILE].decode("utf-8"))
         except FileNotFoundError:
             raise ValueError(f"{meta_path}: missing; not a catalog directory") from None
         except (ValueError, UnicodeDecodeError) as exc:
@@ -314,20 +348,23 @@ class Catalog:
         if missing:
             raise ValueError(f"{meta_path}: missing {missing}")
         try:
-            catalog = cls(meta["embedding_size"], meta["subspaces"], meta.get("model"), backend)
+            catalog = cls(meta["embedding_size"], meta["subspaces"], meta.get("model"), backend,
+                          meta.get("model_sha256"), meta.get("fields"), meta.get("model_source"))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{meta_path}: {exc}") from None
-        vectors = catalog._read_vectors(directory / EMBEDDINGS_FILE, meta["count"])
-        ids, items = _read_items(directory / ITEMS_FILE, len(vectors))
+        vectors = catalog._read_vectors(directory / EMBEDDINGS_FILE, meta["count"], files[EMBEDDINGS_FILE])
+        ids, items = read_items(directory / ITEMS_FILE, len(vectors), files[ITEMS_FILE])
         catalog._vectors, catalog._ids, catalog._items = vectors, ids, items
         catalog._rows = {id: r for r, id in enumerate(ids)}
         # index.faiss is written for other tools; rebuilding it from the checked
         # embeddings costs about what reading it does and cannot be stale.
         return catalog
 
-    def _read_vectors(self, path, count):
+    def _read_vectors(self, path, count, data):
         try:
-            vectors = np.load(path, allow_pickle=False)
+            if data is None:
+                raise FileNotFoundError
+            vectors = np.load(io.BytesIO(data), allow_pickle=False)
         except FileNotFoundError:
             raise ValueError(f"{path}: missing") from None
         except (ValueError, OSError) as exc:
@@ -345,22 +382,35 @@ class Catalog:
 
     # ----- building from audio --------------------------------------------------------
     @classmethod
-    def build(cls, source, embed_fn, *, model=None, embedding_size, subspaces=None,
-              progress=True, backend="auto"):
+    def build(cls, source, embed_fn, *, model=None, embedding_size=None, subspaces=None,
+              progress=True, backend="auto", fields=None):
         """Embed a folder of audio or a .csv/.jsonl manifest ("path" column + metadata).
 
-        `embed_fn(path) -> (embedding_size,)`. Ids are paths relative to the folder
-        (or manifest folder) unless a manifest has an "id" column. Files raising
-        AudioError are skipped and listed in `catalog.skipped`.
+        `embed_fn(path) -> (embedding_size,)`; when it is a loaded model's `embed` (or
+        `model=` is the model), the catalog records that model (preset id, weights sha256)
+        and takes its embedding size and sub-spaces. Ids are paths relative to the folder
+        (or manifest folder) unless a manifest has an "id" column; a file in a sub-folder
+        gets a "folder" field. `fields` declares the searchable metadata fields (default:
+        all). Files raising AudioError are skipped and listed in `catalog.skipped`.
         """
-        catalog = cls(embedding_size, subspaces, model, backend)
-        catalog._ingest(_read_source(source), embed_fn, progress)
+        owner = model if hasattr(model, "task") else getattr(embed_fn, "__self__", None)
+        identity = {}
+        if hasattr(owner, "task") and hasattr(owner, "preset_id"):  # an sdk.MusicModel
+            identity = model_identity(owner)
+            embedding_size = owner.embedding_size if embedding_size is None else embedding_size
+            subspaces = owner.subspace_layout if subspaces is None else subspaces
+        elif model is not None:
+            identity = {"model": str(model)}
+        if embedding_size is None:
+            raise ValueError("embedding_size: give it, or build with a loaded model's embed")
+        catalog = cls(embedding_size, subspaces, backend=backend, fields=fields, **identity)
+        catalog._ingest(read_source(source), embed_fn, progress)
         return catalog
 
     def update(self, source, embed_fn, progress=True):
         """Embed only sources not yet in the catalog; drop ids whose files are gone.
         Returns {"added": [ids], "removed": [ids], "skipped": [(path, message)]}."""
-        entries = _read_source(source)
+        entries = read_source(source)
         present = {id for id, _, _ in entries}
         removed = [id for id in self._ids if id not in present]
         self.remove(removed)
@@ -394,79 +444,36 @@ class Catalog:
         return ids
 
 
-def _read_items(path, count):
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ValueError(f"{path}: missing") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    ids, items, seen = [], [], set()
-    for number, line in enumerate(lines, 1):
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise ValueError(f"{path} line {number}: not valid JSON ({exc})") from None
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            raise ValueError(f"{path} line {number}: expected an object with a string \"id\"")
-        if item["id"] in seen:
-            raise ValueError(f"{path} line {number}: duplicate id {item['id']!r}")
-        seen.add(item["id"])
-        ids.append(item["id"])
-        items.append(item)
-    if len(items) != count:
-        raise ValueError(f"{path}: {len(items)} items but {EMBEDDINGS_FILE} has {count} rows")
-    return ids, items
+def model_identity(model):
+    """{"model": preset id, "model_sha256": its weights' sha256, "model_source": where to load
+    it} of a loaded sdk.MusicModel, as a catalog records it."""
+    from sdk.presets import PRESETS
+
+    source = None if model.preset_id in PRESETS or model.directory is None else str(model.directory)
+    return {"model": model.preset_id, "model_sha256": (model.metadata.get("files") or {}).get("model.weights.h5"),
+            "model_source": source}
 
 
-def _read_source(source):
-    """[(id, absolute path, metadata)] from a folder of audio, a list of files, or a manifest."""
-    if isinstance(source, (list, tuple)):
-        files = [Path(os.path.abspath(f)) for f in list_audio_files(source)]
-        names = [f.name for f in files]
-        # File names are the ids unless two files share one; then full paths are.
-        return [(f.name if names.count(f.name) == 1 else f.as_posix(), f, {}) for f in files]
-    source = Path(source)
-    if source.is_dir():
-        return [(f.relative_to(source).as_posix(), Path(os.path.abspath(f)), {})
-                for f in list_audio_files(source)]
-    if source.suffix.lower() not in (".csv", ".jsonl"):
-        raise ValueError(f"{source}: not a folder of audio or a .csv / .jsonl manifest")
-    try:
-        with open(source, encoding="utf-8", newline="") as f:
-            if source.suffix.lower() == ".csv":
-                rows = [{k: v for k, v in row.items() if k is not None}
-                        for row in csv.DictReader(f)]
-            else:
-                rows = [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{source}: cannot read manifest ({exc})") from None
-    entries, seen = [], set()
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or not row.get("path"):
-            raise ValueError(f"{source} row {number}: no \"path\" value")
-        path = Path(row["path"])
-        id = str(row.get("id") or path.as_posix())
-        if id in seen:
-            raise ValueError(f"{source} row {number}: duplicate id {id!r}")
-        seen.add(id)
-        full = Path(os.path.abspath(path if path.is_absolute() else source.parent / path))
-        entries.append((id, full, {k: v for k, v in row.items() if k not in ("id", "path")}))
-    return entries
-
-
-def searchable_catalog(catalog, embedding_size, searcher):
-    """`catalog` (a Catalog or a saved one's directory) as a Catalog that queries of
-    `embedding_size` from model `searcher` can be compared with; else a clear error."""
+def searchable_catalog(catalog, model, allow_other_model=False):
+    """`catalog` (a Catalog or a saved one's directory) as a Catalog that `model`'s queries can
+    be compared with; else a clear error. A catalog made by other weights is refused (its
+    rankings would look fine and mean nothing) unless `allow_other_model`."""
     if isinstance(catalog, (str, os.PathLike)):
         catalog = Catalog.load(catalog)
     if not isinstance(catalog, Catalog):
         raise TypeError(f"catalog: expected an sdk.Catalog or a saved catalog's directory, "
                         f"got {type(catalog).__name__}")
-    if catalog.embedding_size != embedding_size:
+    if catalog.embedding_size != model.embedding_size:
         raise ValueError(f"catalog holds {catalog.embedding_size}-d vectors (built with {catalog.model!r}) "
-                         f"but {searcher} embeds in {embedding_size} dimensions; "
+                         f"but {model.preset_id} embeds in {model.embedding_size} dimensions; "
                          "search a catalog with the model that built it")
+    ours = model_identity(model)
+    other = (catalog.model_sha256 and ours["model_sha256"] and catalog.model_sha256 != ours["model_sha256"]) or (
+        not catalog.model_sha256 and catalog.model and catalog.model != ours["model"])
+    if other and not allow_other_model:
+        raise ValueError(f"catalog was built with {catalog.model!r} (weights sha256 {catalog.model_sha256 or '?'}) "
+                         f"but the query model is {ours['model']!r} (weights sha256 {ours['model_sha256'] or '?'}): "
+                         "vectors of different models are not comparable, so the ranking would mean nothing. "
+                         "Search with the catalog's own model (music-zoo search uses it by default), rebuild the "
+                         "catalog, or pass allow_other_model=True (--allow-other-model) if you know they match")
     return catalog

@@ -317,12 +317,13 @@ class MusicModel:
                         "not_evaluated": "Not evaluated: measure it on held-out labelled music of your own."}
         return meta
 
-    def similar(self, query, catalog, k=10, weights=None, positives=(), negatives=()):
+    def similar(self, query, catalog, k=10, weights=None, positives=(), negatives=(), allow_other_model=False):
         """Rank `catalog` (an sdk.Catalog, or the directory of a saved one) for `query`; see
-        README for the query forms. Returns result dicts."""
+        README for the query forms. Returns result dicts. A catalog built by another model
+        is refused unless `allow_other_model`."""
         checks.query(query)
         k = checks.count(k, "k")
-        catalog = searchable_catalog(catalog, self.embedding_size, self.preset_id)
+        catalog = searchable_catalog(catalog, self, allow_other_model)
         weights = checks.weights(weights, catalog.subspaces)
         vector, exclude = self._query_vector(query, catalog)
         if positives or negatives:

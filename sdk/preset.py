@@ -18,10 +18,9 @@ import datetime
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from sdk.files import check_sha256, sha256_file, swap_directory  # noqa: F401  (sha256_file is public here too)
+from sdk.files import check_sha256, clean_stale, sha256_file, staging_directory, swap_directory  # noqa: F401
 
 FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
@@ -150,8 +149,7 @@ def save_preset(model, directory, *, preprocessor, metadata, name=None, argument
     if directory.exists() and any(directory.iterdir()) and not (directory / CONFIG_FILE).is_file():
         raise PresetError(f"{directory}: exists and is not a preset; refusing to replace it")
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    staging = staging_directory(directory)
     try:
         _dump(staging / CONFIG_FILE, {"format_version": FORMAT_VERSION,
                                       **_jsonable(keras.saving.serialize_keras_object(task))})
@@ -183,6 +181,7 @@ def save_preset(model, directory, *, preprocessor, metadata, name=None, argument
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    clean_stale(directory, lambda d: (d / CONFIG_FILE).is_file())  # what killed saves left
     return directory
 
 

@@ -133,7 +133,8 @@ def test_save_load_round_trip(tmp_path, data):
     assert files == sorted(expected_files + (["index.faiss"] if sdk.index.faiss else []))
     meta = json.loads((tmp_path / "cat" / "catalog.json").read_text())
     assert meta == {"format_version": 1, "embedding_size": 20, "subspaces": SUBSPACES,
-                    "model": "test-model", "count": 300}
+                    "model": "test-model", "model_sha256": None, "model_source": None, "fields": None,
+                    "count": 300}
     loaded = Catalog.load(tmp_path / "cat")
     assert loaded.ids == catalog.ids and loaded.items == catalog.items
     assert loaded.subspaces == {"a": (0, 8), "b": (8, 20)} and loaded.model == "test-model"
