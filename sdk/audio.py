@@ -6,8 +6,10 @@ whose message starts with the file (or "audio array") and says what is wrong;
 soundfile / resampy exceptions never escape for bad input.
 """
 
+import contextlib
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +53,47 @@ def _check_file(path):
     return path
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what the C decoders print straight to file descriptor 2 (mpg123's "Note: Illegal
+    Audio-MPEG-Header ..." lines): the reason reaches the user in the AudioError instead."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. some embedded interpreters)
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _open(path):
     path = _check_file(path)
     try:
-        return soundfile.SoundFile(str(path))
+        with _quiet_native_stderr():
+            f = soundfile.SoundFile(str(path))
     except (RuntimeError, TypeError, ValueError, OSError) as exc:
+        reason = _reason(exc)
+        if "does not exist" in reason:  # libsndfile's words for a file it could not parse
+            reason = f"not a recognised audio file; its contents do not decode as {path.suffix or 'audio'}"
+        raise AudioError(f"{path}: cannot decode ({reason})") from exc
+    if f.samplerate <= 0 or f.channels <= 0:
+        f.close()
+        raise AudioError(f"{path}: cannot decode (header says {f.samplerate} Hz, {f.channels} channels)")
+    return f
+
+
+def _read(f, frames, path):
+    """`frames` float32 frames of an open file, (n, channels); AudioError on a decoder failure."""
+    try:
+        with _quiet_native_stderr():
+            return f.read(frames, dtype="float32", always_2d=True)
+    except (RuntimeError, ValueError, TypeError, MemoryError, soundfile.LibsndfileError) as exc:
         raise AudioError(f"{path}: cannot decode ({_reason(exc)})") from exc
 
 
@@ -125,15 +163,14 @@ def load_audio(path, sample_rate, mono=True, offset=0.0, duration=None,
         sample_rate = rate if sample_rate is None else sample_rate
         start = int(round(offset * rate))
         frames = -1 if duration is None else int(round(duration * rate))
-        try:
-            if f.format in _ONE_PIECE_FORMATS:
-                audio = f.read(-1 if frames < 0 else start + frames, dtype="float32",
-                               always_2d=True)[start:]
-            else:
+        if f.format in _ONE_PIECE_FORMATS:
+            audio = _read(f, -1 if frames < 0 else start + frames, path)[start:]
+        else:
+            try:
                 f.seek(min(start, f.frames))
-                audio = f.read(frames, dtype="float32", always_2d=True)
-        except (RuntimeError, ValueError) as exc:
-            raise AudioError(f"{path}: cannot decode ({_reason(exc)})") from exc
+            except (RuntimeError, ValueError) as exc:
+                raise AudioError(f"{path}: cannot decode ({_reason(exc)})") from exc
+            audio = _read(f, frames, path)
     what = f"samples after offset {offset} s" if start else "samples"
     audio = _finish(_mix(audio, mono), path, what)
     return _finish(_resample(audio, rate, sample_rate, resample_filter, path), path)
@@ -157,6 +194,8 @@ def prepare_array(audio, sample_rate, target_rate, mono=True,
     elif audio.dtype.kind not in "fb":
         raise AudioError(f"{name}: expected numeric samples, got dtype {audio.dtype}")
     audio = audio.astype(np.float32)
+    if audio.size == 0:
+        raise AudioError(f"{name}: empty audio (0 samples)")
     if audio.ndim == 2:
         axis = int(np.argmin(audio.shape))
         if audio.shape[axis] > _MAX_CHANNEL_AXIS:
@@ -209,11 +248,7 @@ def stream_audio(path, sample_rate, block_seconds=60.0, overlap_seconds=0.1, mon
         while True:
             want = start + block + context  # file index we need buffered up to
             while not done and buf_start + len(buf) < want:
-                try:
-                    chunk = f.read(-1 if whole else want - buf_start - len(buf),
-                                   dtype="float32", always_2d=True)
-                except (RuntimeError, ValueError) as exc:
-                    raise AudioError(f"{path}: cannot decode ({_reason(exc)})") from exc
+                chunk = _read(f, -1 if whole else want - buf_start - len(buf), path)
                 if len(chunk) == 0:
                     done = True
                     break

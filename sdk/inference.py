@@ -102,7 +102,8 @@ def cut_windows(blocks, window, step, pad, batch):
             if len(pending) == batch:
                 yield np.stack(pending)
                 pending = []
-        buffer, next_start = buffer[next_start:], 0  # keep only what later segments need
+        # Keep only what later segments need (a hop longer than the window skips samples).
+        buffer, next_start = buffer[next_start:], max(0, next_start - buffer.size)
     if pending:
         yield np.stack(pending)
 

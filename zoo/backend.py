@@ -53,7 +53,9 @@ def _install_hint():
 
 
 def select_backend():
-    """Decide the Keras backend (see the module docstring) and return its name."""
+    """Decide the Keras backend (see the module docstring) and return its name. TensorFlow's
+    C++ start-up info and warnings are off unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     keras = sys.modules.get("keras")
     if keras is not None:
         config = getattr(keras, "config", None)

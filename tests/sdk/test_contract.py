@@ -157,3 +157,22 @@ def test_fitted_prototypes_save_and_reload(tmp_path, songs):
     assert again.tags == ["high", "low"] and plain.tags == []
     np.testing.assert_allclose(again.embed_and_tag(files[4])[1], fitted.embed_and_tag(files[4])[1], rtol=1e-5)
     assert again.tag(files[4], top_k=1)[0][0] == "high"
+
+
+@pytest.mark.skipif(__import__("os").environ.get("KERAS_BACKEND", "jax") != "jax", reason="runs every backend itself")
+@pytest.mark.parametrize("backend", ["jax", "tensorflow", "torch"])
+def test_the_cli_prints_no_backend_start_up_noise(backend, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(KERAS_BACKEND=backend, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    fake = tmp_path / "fake.mp3"
+    fake.write_text("not audio at all")
+    run = subprocess.run([sys.executable, "-m", "sdk.cli", "tag", str(fake), "--model", "musicnn-msd"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"music-zoo tag: {fake}: cannot decode (not a recognised audio file; its contents do not decode as .mp3)"]
