@@ -1,7 +1,7 @@
 """SDK: `load()` a preset, then `embed()`, `tag()` and `similar()` your own music.
 
     import sdk
-    model = sdk.load("artist-siamese-msd")       # registered id, hf://org/name[@rev] or a directory
+    model = sdk.load("samplecnn-msd")            # registered id, hf://org/name[@rev] or a directory
     vector = model.embed("song.ogg")
     hits = model.similar("song.ogg", sdk.Catalog.load("my-catalog"), k=5)
 """
@@ -13,7 +13,7 @@ select_backend()  # before keras is imported: KERAS_BACKEND, or the installed de
 from sdk.audio import AudioError
 from sdk.finetune import fine_tune
 from sdk.index import Catalog
-from sdk.model import MusicModel, get_model, load
+from sdk.model import MusicModel, SkippedFilesWarning, get_model, load
 from sdk.presets import list_presets
 from sdk.resolve import PresetNotFoundError
 
@@ -31,5 +31,5 @@ def similar(query, catalog, k=10, model=None, **kwargs):
     return get_model(model).similar(query, catalog, k=k, **kwargs)
 
 
-__all__ = ["AudioError", "Catalog", "MusicModel", "PresetNotFoundError", "embed", "fine_tune", "list_presets", "load",
-           "similar", "tag"]
+__all__ = ["AudioError", "Catalog", "MusicModel", "PresetNotFoundError", "SkippedFilesWarning", "embed", "fine_tune",
+           "list_presets", "load", "similar", "tag"]
