@@ -244,7 +244,7 @@ def stream_audio(path, sample_rate, block_seconds=60.0, overlap_seconds=0.1, mon
         whole = f.format in _ONE_PIECE_FORMATS  # memory is then the whole file
         buf = np.zeros((0, f.channels if not mono else 1), np.float32)
         buf_start = 0  # file index of buf[0]
-        start, done, total = 0, False, None
+        start, done, total, yielded = 0, False, None, False
         while True:
             want = start + block + context  # file index we need buffered up to
             while not done and buf_start + len(buf) < want:
@@ -272,6 +272,7 @@ def stream_audio(path, sample_rate, block_seconds=60.0, overlap_seconds=0.1, mon
             piece = piece[:, 0] if mono else piece
             _finish(piece, path)
             if rate == sample_rate:
+                yielded = True
                 yield np.ascontiguousarray(piece[start - lo: stop - lo])
             else:
                 out = _resample(piece, rate, sample_rate, resample_filter, path)
@@ -280,8 +281,11 @@ def stream_audio(path, sample_rate, block_seconds=60.0, overlap_seconds=0.1, mon
                         else total * sample_rate // rate)  # resampy's own length rule
                 base = lo // step_in * step_out
                 if last > first:
+                    yielded = True
                     yield out[first - base: last - base]
             if total is not None and stop >= total:
+                if not yielded:  # e.g. one sample at 2 Hz is none at 1 Hz
+                    raise AudioError(f"{path}: {total} sample(s) at {rate} Hz give no audio at {sample_rate} Hz")
                 return
             start = stop
             keep = max(0, start - context) - buf_start  # drop what no block needs
