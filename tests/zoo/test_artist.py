@@ -68,3 +68,44 @@ def test_basic_model_is_a_softmax_over_artists():
     model = zoo.build("artist-basic", num_artists=500)
     assert model.output_shape == (None, 500)
     assert model.get_layer("artists").activation.__name__ == "softmax"
+
+
+def _hinges(scores, margin):
+    """Per-example Eq. 4.2 hinge of (B, 1 + N) scores, in numpy."""
+    return np.maximum(0.0, margin - scores[:, :1] + scores[:, 1:]).sum(axis=1)
+
+
+@pytest.mark.parametrize("name", ["artist-siamese", "artist-album-track"])
+@pytest.mark.parametrize("reduction", [None, "sum_over_batch_size"])
+def test_hinge_is_summed_over_the_batch_by_default(name, reduction):
+    """Authors' code: K.sum over the whole batch; the mean only when asked for."""
+    arguments = dict(zoo.get_model_info(name).tiny)
+    if reduction:
+        arguments["loss_reduction"] = reduction
+    assert zoo.model_arguments(name, **arguments)["loss_reduction"] == (reduction or "sum")
+    model = zoo.build(name, **arguments)
+    x = random_inputs(model, batch_size=5)
+    y_pred = model(x, training=False)
+    outputs = y_pred if isinstance(y_pred, dict) else {"relevance": y_pred}
+    margins = {"relevance": 0.4, "artist": 0.4, "album": 0.25, "track": 0.1}
+    hinges = {k: _hinges(keras.ops.convert_to_numpy(v), margins[k]) for k, v in outputs.items()}
+    assert all(h.min() > 0 for h in hinges.values())  # sum and mean differ on every batch here
+    reduce = np.mean if reduction else np.sum
+    expected = sum(float(reduce(h)) for h in hinges.values())
+    y = keras.tree.map_structure(lambda t: np.zeros(t.shape, "float32"), y_pred)
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(x=x, y=y, y_pred=y_pred)))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["artist-basic"])
+def test_cross_entropy_models_average_over_the_batch(name):
+    """The authors' basic model used Keras's built-in (averaged) cross-entropy."""
+    model = zoo.build(name, **zoo.get_model_info(name).tiny)
+    assert model.loss.reduction == "sum_over_batch_size"
+    summed = zoo.build(name, **{**zoo.get_model_info(name).tiny, "loss_reduction": "sum"})
+    assert summed.loss.reduction == "sum"
+
+
+def test_unknown_loss_reduction_is_refused():
+    with pytest.raises(ValueError, match="loss_reduction"):
+        zoo.build("artist-siamese", **{**zoo.get_model_info("artist-siamese").tiny, "loss_reduction": "none"})
