@@ -1,9 +1,12 @@
 """Artist-label models (thesis sections 4.1 and 4.2, Fig. 4.1 and 4.8, Eq. 4.1-4.2).
 
-One audio tower serves all three: 129 log-mel frames (3 s at 22,050 Hz, hop
+One audio tower serves all four: 129 log-mel frames (3 s at 22,050 Hz, hop
 512) -> [Conv1D k4 -> BN -> ReLU -> max-pool 4] x 3 -> [Conv1D k2 -> BN -> ReLU
 -> max-pool 2] -> [Conv1D k1 (256) -> BN -> ReLU] -> max over time = 256-d.
 - artist-basic: softmax over the training artists (categorical cross-entropy).
+- tag-basic: section 4.1.2's "compared model" (the tag-label model of Tables 4.1-4.3): the
+  basic model's architecture with a sigmoid output over the top-50 Last.fm tags of the MSD
+  (section 4.1.3, "Tag-label Model"), binary cross-entropy, learning rate 0.015.
 - artist-siamese: anchor, positive (same artist) and N negatives share the tower;
   cosine relevance (Eq. 4.1) and max-margin hinge (Eq. 4.2, margin 0.4, N = 4).
 - artist-album-track: the Siamese set-up for three concepts at once, margins
@@ -113,6 +116,16 @@ def build_artist_basic(num_artists=10000, num_samples=65536, sample_rate=22050, 
                               filters, kernel_sizes, pool_sizes, dropout, learning_rate, "artist_basic")
 
 
+def build_tag_basic(num_tags=50, num_samples=65536, sample_rate=22050, n_mels=128, filters=FILTERS,
+                    kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.015,
+                    loss_reduction="sum_over_batch_size"):
+    """Section 4.1.2 compared model (the "tag-label model" of Tables 4.1-4.3): the basic model
+    trained on tag labels: sigmoid outputs and binary cross-entropy (multi-label, section 2.3.1)."""
+    loss = keras.losses.BinaryCrossentropy(reduction=_check_reduction(loss_reduction))
+    return _basic_tower_model(num_tags, "sigmoid", "tags", loss, num_samples, sample_rate, n_mels, filters,
+                              kernel_sizes, pool_sizes, dropout, learning_rate, "tag_basic")
+
+
 def build_artist_siamese(num_negatives=4, margin=0.4, num_samples=65536, sample_rate=22050,
                          n_mels=128, filters=FILTERS, kernel_sizes=KERNEL_SIZES,
                          pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1, loss_reduction="sum"):
@@ -163,6 +176,16 @@ register_model(
     kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.015,
     loss_reduction="sum_over_batch_size",
 )(build_artist_basic)
+
+register_model(
+    "tag-basic",
+    reference="Section 4.1.2 (compared model) and 4.1.3 (tag-label model); Tables 4.1-4.3, tag-label column",
+    description="The artist-basic tower trained on the top-50 Last.fm tags: sigmoid outputs, BCE.",
+    tiny=dict(_TINY_TOWER, num_tags=5),
+    num_tags=50, num_samples=65536, sample_rate=22050, n_mels=128, filters=FILTERS,
+    kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.015,
+    loss_reduction="sum_over_batch_size",
+)(build_tag_basic)
 
 register_model(
     "artist-siamese",

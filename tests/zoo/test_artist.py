@@ -97,7 +97,7 @@ def test_hinge_is_summed_over_the_batch_by_default(name, reduction):
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["artist-basic"])
+@pytest.mark.parametrize("name", ["artist-basic", "tag-basic"])
 def test_cross_entropy_models_average_over_the_batch(name):
     """The authors' basic model used Keras's built-in (averaged) cross-entropy."""
     model = zoo.build(name, **zoo.get_model_info(name).tiny)
@@ -109,3 +109,27 @@ def test_cross_entropy_models_average_over_the_batch(name):
 def test_unknown_loss_reduction_is_refused():
     with pytest.raises(ValueError, match="loss_reduction"):
         zoo.build("artist-siamese", **{**zoo.get_model_info("artist-siamese").tiny, "loss_reduction": "none"})
+
+
+def test_tag_model_is_the_basic_model_with_sigmoid_tags():
+    """Section 4.1.2 compared model: same architecture as the basic model, one output per tag
+    (top-50 Last.fm tags, section 4.1.3), trained as a multi-label tagger (BCE)."""
+    tags = zoo.build("tag-basic")
+    assert tags.output_shape == (None, 50)
+    assert tags.get_layer("tags").activation.__name__ == "sigmoid"
+    assert isinstance(tags.loss, keras.losses.BinaryCrossentropy)
+    assert zoo.model_arguments("tag-basic")["learning_rate"] == 0.015  # as the basic model (4.1.3)
+    basic = zoo.build("artist-basic", num_artists=50)
+    assert tags.count_params() == basic.count_params()
+    ours, theirs = (m.get_layer("embedder").get_layer("backbone").get_config()["layers"] for m in (tags, basic))
+    assert ours == theirs
+    assert tags.get_layer("tags_dropout").rate == 0.5
+
+
+def test_tag_model_preset_graph_has_a_sigmoid_tag_output():
+    from zoo.task import MusicTask
+
+    task = MusicTask("tag-basic", zoo.get_model_info("tag-basic").tiny, segment=17)  # 8192 samples, hop 512
+    outputs = task.predict(np.zeros((2, task.input_shape[-1]), "float32"), verbose=0)
+    assert outputs["embedding"].shape == (2, 16) and outputs["tags"].shape == (2, 5)
+    assert np.all((outputs["tags"] > 0) & (outputs["tags"] < 1))
