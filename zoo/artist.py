@@ -1,13 +1,23 @@
 """Artist-label models (thesis sections 4.1 and 4.2, Fig. 4.1 and 4.8, Eq. 4.1-4.2).
 
-One audio tower serves all three: 129 log-mel frames (3 s at 22,050 Hz, hop
+One audio tower serves all four: 129 log-mel frames (3 s at 22,050 Hz, hop
 512) -> [Conv1D k4 -> BN -> ReLU -> max-pool 4] x 3 -> [Conv1D k2 -> BN -> ReLU
 -> max-pool 2] -> [Conv1D k1 (256) -> BN -> ReLU] -> max over time = 256-d.
 - artist-basic: softmax over the training artists (categorical cross-entropy).
+- tag-basic: section 4.1.2's "compared model" (the tag-label model of Tables 4.1-4.3): the
+  basic model's architecture with a sigmoid output over the top-50 Last.fm tags of the MSD
+  (section 4.1.3, "Tag-label Model"), binary cross-entropy, learning rate 0.015.
 - artist-siamese: anchor, positive (same artist) and N negatives share the tower;
   cosine relevance (Eq. 4.1) and max-margin hinge (Eq. 4.2, margin 0.4, N = 4).
 - artist-album-track: the Siamese set-up for three concepts at once, margins
   0.4 / 0.25 / 0.1, losses summed, twice the filters (section 4.2, footnote 5).
+
+`loss_reduction` says how a batch's per-example losses are combined. The thesis does not say;
+the authors' code (jongpillee/ismir2018-artist, train.py) sums its hinge over the batch
+(`K.sum` of the whole (B, N) margin matrix) and uses Keras's averaged built-in cross-entropy
+for the basic model, so those are the defaults: "sum" for the hinge models, "sum_over_batch_size"
+(the mean) for the softmax and sigmoid ones. With SGD at the thesis's rate 0.1 and the code's
+batch of 15, the summed hinge takes steps 15 times those of the mean.
 """
 
 import keras
@@ -19,6 +29,8 @@ from zoo.layers import PairScores, StackCandidates, conv_bn_relu
 from zoo.losses import MarginHingeLoss
 from zoo.parts import declare_parts, network_parts
 from zoo.registry import register_model
+
+LOSS_REDUCTIONS = ("sum", "sum_over_batch_size")
 
 # Front end the published weights expect (see shared/weights/artist-siamese-msd/PROVENANCE.md).
 MEL_MEAN, MEL_STD = 0.22620339, 0.25794547
@@ -68,6 +80,12 @@ def thesis_sgd_with_decay(learning_rate):
     return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True)
 
 
+def _check_reduction(loss_reduction):
+    if loss_reduction not in LOSS_REDUCTIONS:
+        raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {loss_reduction!r}")
+    return loss_reduction
+
+
 def _siamese_scores(embedder, num_samples, num_negatives, prefix=""):
     """Inputs (positive, negatives) for one concept and their cosine to the anchor."""
     positive = keras.Input((num_samples,), name=f"{prefix}positive")
@@ -78,37 +96,57 @@ def _siamese_scores(embedder, num_samples, num_negatives, prefix=""):
     return [positive, *negatives], candidates
 
 
-def build_artist_basic(num_artists=10000, num_samples=65536, sample_rate=22050, n_mels=128,
-                       filters=FILTERS, kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES,
-                       dropout=0.5, learning_rate=0.015):
-    """Section 4.1 basic model: artist identification with a softmax."""
+def _basic_tower_model(num_outputs, activation, head_name, loss, num_samples, sample_rate, n_mels, filters,
+                       kernel_sizes, pool_sizes, dropout, learning_rate, name):
+    """The section 4.1.2 basic model: tower -> [dropout] -> one dense output layer."""
     embedder = artist_embedder(num_samples, sample_rate, n_mels, filters, kernel_sizes, pool_sizes, 0.0)
     waveform = keras.Input((num_samples,), name="waveform")
-    head = classifier_layers(num_artists, dropout, "softmax", name="artists")
-    model = keras.Model(waveform, apply_layers(head, embedder(waveform)), name="artist_basic")
-    model.compile(optimizer=thesis_sgd_with_decay(learning_rate), loss="categorical_crossentropy")
+    head = classifier_layers(num_outputs, dropout, activation, name=head_name)
+    model = keras.Model(waveform, apply_layers(head, embedder(waveform)), name=name)
+    model.compile(optimizer=thesis_sgd_with_decay(learning_rate), loss=loss)
     return _with_tower_parts(model, embedder, head)
+
+
+def build_artist_basic(num_artists=10000, num_samples=65536, sample_rate=22050, n_mels=128,
+                       filters=FILTERS, kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES,
+                       dropout=0.5, learning_rate=0.015, loss_reduction="sum_over_batch_size"):
+    """Section 4.1 basic model: artist identification with a softmax."""
+    loss = keras.losses.CategoricalCrossentropy(reduction=_check_reduction(loss_reduction))
+    return _basic_tower_model(num_artists, "softmax", "artists", loss, num_samples, sample_rate, n_mels,
+                              filters, kernel_sizes, pool_sizes, dropout, learning_rate, "artist_basic")
+
+
+def build_tag_basic(num_tags=50, num_samples=65536, sample_rate=22050, n_mels=128, filters=FILTERS,
+                    kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.015,
+                    loss_reduction="sum_over_batch_size"):
+    """Section 4.1.2 compared model (the "tag-label model" of Tables 4.1-4.3): the basic model
+    trained on tag labels: sigmoid outputs and binary cross-entropy (multi-label, section 2.3.1)."""
+    loss = keras.losses.BinaryCrossentropy(reduction=_check_reduction(loss_reduction))
+    return _basic_tower_model(num_tags, "sigmoid", "tags", loss, num_samples, sample_rate, n_mels, filters,
+                              kernel_sizes, pool_sizes, dropout, learning_rate, "tag_basic")
 
 
 def build_artist_siamese(num_negatives=4, margin=0.4, num_samples=65536, sample_rate=22050,
                          n_mels=128, filters=FILTERS, kernel_sizes=KERNEL_SIZES,
-                         pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1):
+                         pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1, loss_reduction="sum"):
     """Section 4.1 Siamese model: output (B, 1 + N) cosines, column 0 the positive."""
+    _check_reduction(loss_reduction)
     embedder = artist_embedder(num_samples, sample_rate, n_mels, filters, kernel_sizes, pool_sizes, dropout)
     anchor = keras.Input((num_samples,), name="anchor")
     others, candidates = _siamese_scores(embedder, num_samples, num_negatives)
     scores = PairScores("cosine", name="relevance")(embedder(anchor), candidates)
     model = keras.Model([anchor, *others], scores, name="artist_siamese")
-    model.compile(optimizer=thesis_sgd_with_decay(learning_rate), loss=MarginHingeLoss(margin))
+    model.compile(optimizer=thesis_sgd_with_decay(learning_rate), loss=MarginHingeLoss(margin, reduction=loss_reduction))
     return _with_tower_parts(model, embedder)
 
 
 def build_artist_album_track(concepts=("artist", "album", "track"), margins=(0.4, 0.25, 0.1),
                              num_negatives=4, num_samples=65536, sample_rate=22050, n_mels=128,
                              filters=tuple(2 * f for f in FILTERS), kernel_sizes=KERNEL_SIZES,
-                             pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1):
+                             pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1, loss_reduction="sum"):
     """Section 4.2 joint model: one anchor, a positive and N negatives per concept,
     one hinge loss per concept (its own margin), summed by Keras."""
+    _check_reduction(loss_reduction)
     if len(concepts) != len(margins):
         raise ValueError(f"{len(concepts)} concepts but {len(margins)} margins")
     embedder = artist_embedder(num_samples, sample_rate, n_mels, filters, kernel_sizes, pool_sizes, dropout)
@@ -122,7 +160,7 @@ def build_artist_album_track(concepts=("artist", "album", "track"), margins=(0.4
     model = keras.Model(inputs, outputs, name="artist_album_track")
     model.compile(
         optimizer=thesis_sgd_with_decay(learning_rate),
-        loss={c: MarginHingeLoss(m, name=f"{c}_hinge") for c, m in zip(concepts, margins)},
+        loss={c: MarginHingeLoss(m, name=f"{c}_hinge", reduction=loss_reduction) for c, m in zip(concepts, margins)},
     )
     return _with_tower_parts(model, embedder)
 
@@ -136,7 +174,18 @@ register_model(
     tiny=dict(_TINY_TOWER, num_artists=7),
     num_artists=10000, num_samples=65536, sample_rate=22050, n_mels=128, filters=FILTERS,
     kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.015,
+    loss_reduction="sum_over_batch_size",
 )(build_artist_basic)
+
+register_model(
+    "tag-basic",
+    reference="Section 4.1.2 (compared model) and 4.1.3 (tag-label model); Tables 4.1-4.3, tag-label column",
+    description="The artist-basic tower trained on the top-50 Last.fm tags: sigmoid outputs, BCE.",
+    tiny=dict(_TINY_TOWER, num_tags=5),
+    num_tags=50, num_samples=65536, sample_rate=22050, n_mels=128, filters=FILTERS,
+    kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.015,
+    loss_reduction="sum_over_batch_size",
+)(build_tag_basic)
 
 register_model(
     "artist-siamese",
@@ -145,6 +194,7 @@ register_model(
     tiny=dict(_TINY_TOWER, num_negatives=2, learning_rate=0.001),
     num_negatives=4, margin=0.4, num_samples=65536, sample_rate=22050, n_mels=128, filters=FILTERS,
     kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1,
+    loss_reduction="sum",
 )(build_artist_siamese)
 
 register_model(
@@ -155,4 +205,5 @@ register_model(
     concepts=("artist", "album", "track"), margins=(0.4, 0.25, 0.1), num_negatives=4,
     num_samples=65536, sample_rate=22050, n_mels=128, filters=tuple(2 * f for f in FILTERS),
     kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1,
+    loss_reduction="sum",
 )(build_artist_album_track)

@@ -14,9 +14,15 @@ sizes are our reading: after the stride-3 conv, pool by 3 while at least 3 steps
 remain, then by 2 if 2 remain, so the time axis ends at length 1. That rule gives
 exactly the printed block counts: music [3]*8 + [2], scene [3]*8, speech
 [3]*7 + [2] (Keras pools floor: 5333 -> 1777 -> ... -> 7 -> 2 -> 1).
+
+Classes (Table 3.7): music 50 tags and scene 17 sound events (multi-label, sigmoid + BCE);
+speech trains a softmax over 31 classes, the 30 words of the Speech Commands data set plus
+"silence", and is scored on 12 (the 10 commands, "silence" and "unknown" for the 20 other
+words): `speech_test_scores` folds the 31 outputs into those 12.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from zoo.frontends import build_frontend
@@ -29,9 +35,28 @@ from zoo.samplecnn import default_filters, thesis_sgd
 # Table 3.7: input samples at 16 kHz, building blocks, classes and label type.
 TABLE_3_7 = {
     "music": dict(num_samples=39366, num_blocks=9, num_classes=50, multi_label=True),
-    "speech": dict(num_samples=16000, num_blocks=8, num_classes=12, multi_label=False),
+    "speech": dict(num_samples=16000, num_blocks=8, num_classes=31, multi_label=False),
     "scene": dict(num_samples=19683, num_blocks=8, num_classes=17, multi_label=True),
 }
+
+# Table 3.7, speech: the 10 commands scored at test time; every other word counts as "unknown".
+SPEECH_COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+SPEECH_TEST_CLASSES = (*SPEECH_COMMANDS, "silence", "unknown")
+
+
+def speech_test_scores(scores, class_names, silence="silence"):
+    """(B, 31) training-class probabilities -> (B, 12) in `SPEECH_TEST_CLASSES` order (Table 3.7:
+    31 classes in training, 12 in testing): commands and `silence` kept, the rest summed as unknown."""
+    scores, names = np.asarray(scores), list(class_names)
+    if scores.shape[-1] != len(names):
+        raise ValueError(f"{scores.shape[-1]} scores for {len(names)} class names")
+    kept = [*SPEECH_COMMANDS, silence]
+    missing = [name for name in kept if name not in names]
+    if missing:
+        raise ValueError(f"class_names lack {missing}")
+    columns = [names.index(name) for name in kept]
+    unknown = np.delete(scores, columns, axis=-1).sum(axis=-1, keepdims=True)
+    return np.concatenate([scores[..., columns], unknown], axis=-1)
 
 
 def derive_pool_sizes(num_samples, first_stride=3):

@@ -170,6 +170,20 @@ def test_fit_applies_the_schedule_to_the_optimizer(tmp_path):
     np.testing.assert_array_equal(best["model/00000"], keras.ops.convert_to_numpy(model.variables[0]))
 
 
+@pytest.mark.parametrize("reduction", ["sum", "sum_over_batch_size"])
+def test_fit_logs_a_per_example_training_loss_for_either_reduction(tmp_path, reduction):
+    """A summed batch loss is divided by the batch size: the logged loss is the same number."""
+    frozen = keras.layers.Dense(1, kernel_initializer="ones", trainable=False)  # the loss stays put
+    model = keras.Sequential([keras.Input((3,)), frozen])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=keras.losses.MeanSquaredError(reduction=reduction))
+    x, y = np.ones((4, 3), np.float32), np.zeros((4, 1), np.float32)  # every example's loss: 3^2 = 9
+    with training.Run(tmp_path / "run", {"seed": 0}, keep=1) as run:
+        state = training.fit(model, run, epochs=1, steps_per_epoch=2, batches=lambda e: iter([(x, y)] * 2),
+                             validate=lambda: {"loss": 1.0}, schedule=training.PlateauSchedule(0.01),
+                             summed_loss=reduction == "sum")
+    assert state["history"][0]["train_loss"] == pytest.approx(9.0)
+
+
 # ------------------------------------------------------------------ SampleCNN tagging
 @pytest.fixture(scope="module")
 def samplecnn_runs(mtat_root, tmp_path_factory):
@@ -223,6 +237,7 @@ def test_artist_siamese_end_to_end_and_resume(artist_root, tmp_path):
     assert results["negatives"] == 2 and results["holdout_queries"] == 6
     assert results["counts"] == {"artists": 3, "train": 9, "valid": 3, "test": 6}
     assert results["arguments"]["margin"] == 0.4 and 0 <= results["history"][-1]["val_accuracy"] <= 1
+    assert results["arguments"]["loss_reduction"] == "sum"  # the authors' code sums the hinge
     preprocessor = json.loads((tmp_path / "full" / "preset" / "preprocessor.json").read_text())
     assert preprocessor["segment"] == {"length": 17, "hop": 17, "unit": "frames", "remainder": "drop",
                                        "pad": "zeros"}  # 8192 samples, hop 512 (129 at full size)
@@ -239,6 +254,16 @@ def test_artist_basic_end_to_end(artist_root, tmp_path):
     assert results["arguments"]["num_artists"] == 3 and results["negatives"] == 4
     assert results["map_songs"] == 4  # whole artists (2 test songs each) up to --map-songs
     assert results["history"][0]["learning_rate"] == pytest.approx(0.015)  # section 4.1.3, basic model
+
+
+@pytest.mark.parametrize("flag,expected", [([], "sum"), (["--loss-reduction", "sum_over_batch_size"],
+                                                          "sum_over_batch_size")])
+def test_artist_recipe_loss_reduction(flag, expected):
+    args = artist_recipes.parse_args(["--variant", "siamese", "--root", "r", "--out", "o", "--tiny", *flag])
+    model, _, arguments = artist_recipes.build_model(args, num_artists=3)
+    assert arguments["loss_reduction"] == expected and model.loss.reduction == expected
+    basic = artist_recipes.parse_args(["--variant", "basic", "--root", "r", "--out", "o", "--tiny"])
+    assert artist_recipes.build_model(basic, num_artists=3)[0].loss.reduction == "sum_over_batch_size"
 
 
 def test_artist_split_loader(tmp_path):

@@ -68,3 +68,68 @@ def test_basic_model_is_a_softmax_over_artists():
     model = zoo.build("artist-basic", num_artists=500)
     assert model.output_shape == (None, 500)
     assert model.get_layer("artists").activation.__name__ == "softmax"
+
+
+def _hinges(scores, margin):
+    """Per-example Eq. 4.2 hinge of (B, 1 + N) scores, in numpy."""
+    return np.maximum(0.0, margin - scores[:, :1] + scores[:, 1:]).sum(axis=1)
+
+
+@pytest.mark.parametrize("name", ["artist-siamese", "artist-album-track"])
+@pytest.mark.parametrize("reduction", [None, "sum_over_batch_size"])
+def test_hinge_is_summed_over_the_batch_by_default(name, reduction):
+    """Authors' code: K.sum over the whole batch; the mean only when asked for."""
+    arguments = dict(zoo.get_model_info(name).tiny)
+    if reduction:
+        arguments["loss_reduction"] = reduction
+    assert zoo.model_arguments(name, **arguments)["loss_reduction"] == (reduction or "sum")
+    model = zoo.build(name, **arguments)
+    x = random_inputs(model, batch_size=5)
+    y_pred = model(x, training=False)
+    outputs = y_pred if isinstance(y_pred, dict) else {"relevance": y_pred}
+    margins = {"relevance": 0.4, "artist": 0.4, "album": 0.25, "track": 0.1}
+    hinges = {k: _hinges(keras.ops.convert_to_numpy(v), margins[k]) for k, v in outputs.items()}
+    assert all(h.min() > 0 for h in hinges.values())  # sum and mean differ on every batch here
+    reduce = np.mean if reduction else np.sum
+    expected = sum(float(reduce(h)) for h in hinges.values())
+    y = keras.tree.map_structure(lambda t: np.zeros(t.shape, "float32"), y_pred)
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(x=x, y=y, y_pred=y_pred)))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["artist-basic", "tag-basic"])
+def test_cross_entropy_models_average_over_the_batch(name):
+    """The authors' basic model used Keras's built-in (averaged) cross-entropy."""
+    model = zoo.build(name, **zoo.get_model_info(name).tiny)
+    assert model.loss.reduction == "sum_over_batch_size"
+    summed = zoo.build(name, **{**zoo.get_model_info(name).tiny, "loss_reduction": "sum"})
+    assert summed.loss.reduction == "sum"
+
+
+def test_unknown_loss_reduction_is_refused():
+    with pytest.raises(ValueError, match="loss_reduction"):
+        zoo.build("artist-siamese", **{**zoo.get_model_info("artist-siamese").tiny, "loss_reduction": "none"})
+
+
+def test_tag_model_is_the_basic_model_with_sigmoid_tags():
+    """Section 4.1.2 compared model: same architecture as the basic model, one output per tag
+    (top-50 Last.fm tags, section 4.1.3), trained as a multi-label tagger (BCE)."""
+    tags = zoo.build("tag-basic")
+    assert tags.output_shape == (None, 50)
+    assert tags.get_layer("tags").activation.__name__ == "sigmoid"
+    assert isinstance(tags.loss, keras.losses.BinaryCrossentropy)
+    assert zoo.model_arguments("tag-basic")["learning_rate"] == 0.015  # as the basic model (4.1.3)
+    basic = zoo.build("artist-basic", num_artists=50)
+    assert tags.count_params() == basic.count_params()
+    ours, theirs = (m.get_layer("embedder").get_layer("backbone").get_config()["layers"] for m in (tags, basic))
+    assert ours == theirs
+    assert tags.get_layer("tags_dropout").rate == 0.5
+
+
+def test_tag_model_preset_graph_has_a_sigmoid_tag_output():
+    from zoo.task import MusicTask
+
+    task = MusicTask("tag-basic", zoo.get_model_info("tag-basic").tiny, segment=17)  # 8192 samples, hop 512
+    outputs = task.predict(np.zeros((2, task.input_shape[-1]), "float32"), verbose=0)
+    assert outputs["embedding"].shape == (2, 16) and outputs["tags"].shape == (2, 5)
+    assert np.all((outputs["tags"] > 0) & (outputs["tags"] < 1))

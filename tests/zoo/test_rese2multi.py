@@ -8,7 +8,8 @@ from keras import layers
 import zoo
 from helpers import random_inputs
 from zoo.layers import SqueezeExcitation1D
-from zoo.rese2multi import TABLE_3_7, block_lengths, derive_pool_sizes
+from zoo.rese2multi import (SPEECH_COMMANDS, SPEECH_TEST_CLASSES, TABLE_3_7, block_lengths, derive_pool_sizes,
+                             speech_test_scores)
 
 TINY = zoo.get_model_info("rese2-multi").tiny
 BLOCKS = len(TINY["filters"]) - 1
@@ -150,3 +151,28 @@ def test_speech_softmax_head():
     assert model.output_shape == (None, 12) and model.loss == "categorical_crossentropy"
     probabilities = model.predict(random_inputs(model, 3), verbose=0)
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_table_3_7_class_counts():
+    """Music 50 tags, speech 31 training classes (12 at test time), scene 17 sound events."""
+    assert {c: spec["num_classes"] for c, spec in TABLE_3_7.items()} == {"music": 50, "speech": 31, "scene": 17}
+    speech = {k: v for k, v in TINY.items() if k != "num_classes"}
+    assert zoo.build("rese2-multi", **speech, config="speech").output_shape == (None, 31)
+    assert len(SPEECH_TEST_CLASSES) == 12
+
+
+def test_speech_scores_fold_to_the_12_test_classes():
+    others = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+              "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow"]
+    names = ["silence", *others[:7], *SPEECH_COMMANDS, *others[7:]]  # any order
+    assert len(names) == 31
+    scores = np.random.default_rng(0).dirichlet(np.ones(31), size=4)
+    folded = speech_test_scores(scores, names)
+    assert folded.shape == (4, 12)
+    for j, name in enumerate(SPEECH_COMMANDS):
+        np.testing.assert_allclose(folded[:, j], scores[:, names.index(name)])
+    np.testing.assert_allclose(folded[:, 10], scores[:, 0])
+    np.testing.assert_allclose(folded[:, 11], scores[:, [names.index(w) for w in others]].sum(-1))
+    np.testing.assert_allclose(folded.sum(-1), 1.0)
+    with pytest.raises(ValueError, match="lack"):
+        speech_test_scores(scores, [*names[1:], "noise"])

@@ -317,11 +317,13 @@ class Run:
 
 # ------------------------------------------------------------------ the loop
 def fit(model, run, *, epochs, steps_per_epoch, batches, validate, schedule, lr_decay=0.0,
-        max_steps=None):
+        max_steps=None, summed_loss=False):
     """Train with the plateau rule, checkpointing every epoch; returns the final state dict.
 
     `batches(epoch)` yields (x, y) training batches (draw every random choice from
-    `epoch_rng(seed, epoch)`); `validate()` returns {"loss": ..., other metrics}. With
+    `epoch_rng(seed, epoch)`); `validate()` returns {"loss": ..., other metrics}. The logged
+    training loss is per example: `summed_loss` says the model's loss is a sum over the batch
+    (reduction "sum"), not a mean. With
     `run.resume`, training continues after the last checkpoint. At the end the model holds the
     weights of its best validation epoch.
     """
@@ -354,7 +356,7 @@ def fit(model, run, *, epochs, steps_per_epoch, batches, validate, schedule, lr_
                 optimizer.learning_rate = inverse_time_decay(lr_epoch, step, lr_decay)
                 loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])
                 size = len(y)
-                total, count, step = total + loss * size, count + size, step + 1
+                total, count, step = total + (loss if summed_loss else loss * size), count + size, step + 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{total / count:.4f}")
         finally:

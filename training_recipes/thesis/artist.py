@@ -42,12 +42,16 @@ The thesis set-up (section 4.1.2-4.1.3):
   randomly drawn artists, since it ranks all pairs); `holdout_accuracy`: section 4.2.3's hold-out positive and
   negative prediction (anchor from test, positive of the same artist from valid, N negatives
   from test; chance 1 / (N + 1)); basic also `artist_accuracy` (song-level softmax).
-Hinge losses are averaged over the batch (Keras's default reduction), not summed as in the
-authors' code; with SGD this only rescales the learning rate by the batch size.
+The hinge loss is summed over the batch, as the authors' code does (`K.sum` in its train.py;
+the zoo's `loss_reduction="sum"`); `--loss-reduction sum_over_batch_size` averages it instead,
+which with SGD divides the step by the batch size. The basic model's cross-entropy is averaged,
+as Keras's built-in loss was in that code. Logged and recorded losses are per example either way
+(training: the batch loss divided by the batch size when summed), so they compare across
+reductions and batch sizes.
 
 Options: --epochs (default 1000), --batch-size (15), --learning-rate, --lr-decay, --negatives,
---margin, --dropout, --max-steps (per epoch), --map-songs, --seed, --cache-dir, --skip-missing, --resume,
---keep-checkpoints, --split-file. Outputs in --out: config.json, train.log, checkpoints/,
+--margin, --loss-reduction, --dropout, --max-steps (per epoch), --map-songs, --seed, --cache-dir,
+--skip-missing, --resume, --keep-checkpoints, --split-file. Outputs in --out: config.json, train.log, checkpoints/,
 results.json, preset/ (the best-validation model as an SDK preset, `sdk.load("<out>/preset")`).
 """
 
@@ -68,7 +72,8 @@ from training_recipes.common.training import PlateauSchedule, RecipeError, Run, 
 MODELS = {"basic": "artist-basic", "siamese": "artist-siamese"}
 SPLIT_FILE = "artist_split.csv"
 RESUME_KEYS = ("variant", "root", "split_file", "tiny", "batch_size", "seed", "dropout", "learning_rate",
-               "lr_decay", "lr_factor", "patience", "max_reductions", "negatives", "margin", "skip_missing")
+               "lr_decay", "lr_factor", "patience", "max_reductions", "negatives", "margin", "skip_missing",
+               "loss_reduction")
 
 
 # ------------------------------------------------------------------ data
@@ -178,7 +183,7 @@ def build_model(args, num_artists):
         for key in ("negatives", "margin"):
             if getattr(args, key) is not None:
                 arguments["num_negatives" if key == "negatives" else key] = getattr(args, key)
-    for key in ("dropout", "learning_rate"):
+    for key in ("dropout", "learning_rate", "loss_reduction"):
         if getattr(args, key) is not None:
             arguments[key] = getattr(args, key)
     arguments = zoo.model_arguments(name, **arguments)
@@ -209,6 +214,9 @@ def parse_args(argv=None):
     p.add_argument("--max-reductions", type=int, default=4)
     p.add_argument("--negatives", type=int, help="siamese: negatives per anchor (default 4; tiny 2)")
     p.add_argument("--margin", type=float, help="siamese: hinge margin (default 0.4)")
+    p.add_argument("--loss-reduction", choices=["sum", "sum_over_batch_size"],
+                   help="how a batch's losses combine (default: the model's; siamese sum as the authors' code, "
+                        "basic sum_over_batch_size)")
     p.add_argument("--dropout", type=float, help="default: the model's (0.5; the tiny config's 0)")
     p.add_argument("--max-steps", type=int, help="cap on training steps per epoch")
     p.add_argument("--eval-batch-size", type=int, default=32)
@@ -314,7 +322,8 @@ def run(args):
 
         schedule = PlateauSchedule(arguments["learning_rate"], args.lr_factor, args.patience, args.max_reductions)
         state = fit(model, run_dir, epochs=args.epochs, steps_per_epoch=steps, batches=batches, validate=validate,
-                    schedule=schedule, lr_decay=args.lr_decay, max_steps=args.max_steps)
+                    schedule=schedule, lr_decay=args.lr_decay, max_steps=args.max_steps,
+                    summed_loss=arguments["loss_reduction"] == "sum")
 
         test_results = evaluate(model, reader, length, train, splits["valid"], test, index, negatives, args)
         results = {
