@@ -38,6 +38,8 @@ Models (zoo registry) and what they train on:
   5.2: notions genre, mood, instrument, era; cosine (Eq. 5.6); Adam 0.005; patience 10,
        otherwise the same (5.2.4). Margin 0.1 and lambda 0.5 in both.
 The thesis gives no batch size for chapter 5: --batch-size defaults to 32.
+Excerpts are cut at sample offsets of whole decoded tracks (the sampler needs every track's
+length): pass --cache-dir on real data, or each excerpt decodes its file again.
 
 Validation: a fixed plan (seeded) of anchors from the valid split (positives and negatives
 may come from train), so the plateau rule sees no sampling noise. Test (results.json):
