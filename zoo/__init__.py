@@ -13,6 +13,7 @@ from zoo import (  # noqa: F401
     artist,
     framelevel,
     inception,
+    inception_classifiers,
     mfcc_vq,
     multiscale,
     musicnn,

@@ -39,13 +39,17 @@ def embedding_head(x, size, normalize=True, activation=None, name="embedding"):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ProxyHead(keras.layers.Layer):
-    """Learned class proxies scored against the normalised embedding (Eq. 5.11-5.13).
+    """Learned class proxies: one point p_z of the embedding space per class (Eq. 5.8-5.12).
 
-    score_z = sigmoid( (f o m_s / ||f o m_s||) . (p_z o m_s) ), where s is the
-    sub-space class z belongs to. With `class_subspaces=None` the whole
-    embedding is used (Eq. 5.11; with `normalize=True` it is also Eq. 5.13, the
-    classifier with a normalisation layer and no bias). `normalize=False` gives
-    the plain linear classifier (no bias) that Table 5.3 compares against.
+    The proxies are a (num_classes, d) table, rows in the space the embedding lives in (not a
+    classifier's (d, num_classes) kernel). Per class z of sub-space s:
+
+        score_z = sigmoid( (f o m_s / ||f o m_s||) . (p_z o m_s) )        (Eq. 5.11, 5.12)
+
+    With `class_subspaces=None` the mask is all ones (Eq. 5.11). `normalize_proxies=True`
+    divides p_z by its norm too: the cosine of Eq. 5.8-5.9, which the thesis found to optimise
+    poorly (a score in [-1, 1] stays in the sigmoid's linear part) and replaced by Eq. 5.11.
+    `normalize=False` skips normalising the input (for an input normalised already).
 
     Args:
         num_classes: number of labels z.
@@ -54,7 +58,7 @@ class ProxyHead(keras.layers.Layer):
     """
 
     def __init__(self, num_classes, subspaces=None, class_subspaces=None, normalize=True,
-                 activation="sigmoid", **kwargs):
+                 normalize_proxies=False, activation="sigmoid", **kwargs):
         super().__init__(**kwargs)
         if (subspaces is None) != (class_subspaces is None):
             raise ValueError("subspaces and class_subspaces go together")
@@ -64,29 +68,31 @@ class ProxyHead(keras.layers.Layer):
         self.subspaces = None if subspaces is None else {k: list(v) for k, v in subspaces.items()}
         self.class_subspaces = None if class_subspaces is None else list(class_subspaces)
         self.normalize = normalize
+        self.normalize_proxies = normalize_proxies
         self.activation = activation
 
     def build(self, input_shape):
         size = input_shape[-1]
-        self.proxies = self.add_weight(name="proxies", shape=(size, self.num_classes),
+        self.proxies = self.add_weight(name="proxies", shape=(self.num_classes, size),
                                        initializer="glorot_uniform")
+        self._mask = None
         if self.subspaces is not None:
-            mask = np.zeros((size, self.num_classes), "float32")
+            mask = np.zeros((self.num_classes, size), "float32")
             for z, name in enumerate(self.class_subspaces):
                 start, stop = self.subspaces[name]
-                mask[start:stop, z] = 1.0
+                mask[z, start:stop] = 1.0
             self._mask = mask
-            self._normalizer = SubspaceL2Normalize(self.subspaces)
-        elif self.normalize:
-            self._normalizer = L2Normalize()
+        self._normalizer = SubspaceL2Normalize(self.subspaces) if self.subspaces is not None else L2Normalize()
 
     def call(self, embedding):
         proxies = self.proxies
-        if self.subspaces is not None:
-            proxies = proxies * ops.convert_to_tensor(self._mask)
+        if self._mask is not None:
+            proxies = proxies * ops.convert_to_tensor(self._mask)  # p_z o m_s
+        if self.normalize_proxies:
+            proxies = proxies / ops.sqrt(ops.sum(proxies * proxies, -1, keepdims=True) + 1e-12)
         if self.normalize:
             embedding = self._normalizer(embedding)
-        logits = ops.matmul(embedding, proxies)
+        logits = ops.matmul(embedding, ops.transpose(proxies))
         return keras.activations.get(self.activation)(logits)
 
     def compute_output_shape(self, input_shape):
@@ -95,7 +101,7 @@ class ProxyHead(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "subspaces": self.subspaces,
                 "class_subspaces": self.class_subspaces, "normalize": self.normalize,
-                "activation": self.activation}
+                "normalize_proxies": self.normalize_proxies, "activation": self.activation}
 
 
 def class_prototypes(embeddings, labels):

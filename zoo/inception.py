@@ -9,41 +9,37 @@ thesis gives none). The six stride-2 blocks take 64 x 64 down to 1 x 1.
 Every convolution is conv -> BN -> ReLU (BN is our choice; the thesis names
 only ReLU). The embedding layer is ReLU too by default (`embedding_activation`):
 the thesis uses ReLU "for all layers" and Eq. 5.15 counts it in h.
-The "embedder" (waveform -> front end -> backbone -> 256-d embedding) is a
+The "embedder" (waveform -> front end -> backbone -> embedding head) is a
 nested model every head shares, so embeddings for search come from one place.
+Every builder declares its parts (zoo/parts.py): front end, backbone, stage
+"features" (the pooled 256-d vector), embedding head (the layers after the
+backbone, normalisation included) and tag head, so `zoo.task.MusicTask` makes
+the preset graph {"embedding", "tags"} of any of them.
 
+Metric learning, here:
 - inception-triplet: triplet hinge, euclidean (Eq. 5.1) or cosine (Eq. 5.6)
   on the L2-normalised embedding (Eq. 2.5), margin 0.1.
 - inception-csn-triplet: Conditional Similarity Network (Eq. 5.2-5.4, 5.7);
   a `condition` index picks a fixed disjoint mask, the index len(subspaces)
-  the all-ones mask of track triplets. Track regularisation (Eq. 5.5) weighs
-  those triplets by lambda through `sample_weight` (see the builder).
-- inception-proxy: proxies scored by Eq. 5.11, masked per class (Eq. 5.12)
-  with `disentangled=True`; BCE (Eq. 5.9-5.10).
-- inception-classifier: Eq. 5.13 (normalised, no bias) or, `normalize=False`,
-  the plain classifier of Table 5.3.
-- inception-disentangled-classifier: Eq. 5.16, one 64-unit sub-dense layer per
-  sub-space, each normalised and classified on its own (multi-task).
+  the all-ones mask of track triplets (section 5.1 mixes them in a batch and
+  weighs them by lambda through `sample_weight`, see the builder).
+- inception-csn-track-triplet: track regularisation as one 5-input sample
+  (section 5.2, Table 5.3 "Triplet + track reg."): the anchor is shared by a
+  category triplet and a track triplet, loss L(t_c) + lambda L(t_t) (Eq. 5.5).
+Classification and proxies (Table 5.3's other rows): zoo/inception_classifiers.py.
 
 Sub-space layouts ({name: [start, stop)}) follow from the config alone:
 `zoo.layers.subspace_layout(subspaces, embedding_size)`.
 """
 
 import keras
-import numpy as np
 from keras import layers, ops
 
 from zoo.frontends import PACKAGE, build_frontend
-from zoo.heads import ProxyHead, embedding_head
-from zoo.layers import (
-    L2Normalize,
-    MaskLookup,
-    PairScores,
-    StackCandidates,
-    conv_bn_relu,
-    subspace_layout,
-)
-from zoo.losses import MarginHingeLoss, binary_crossentropy
+from zoo.heads import embedding_head
+from zoo.layers import L2Normalize, MaskLookup, PairScores, StackCandidates, conv_bn_relu, subspace_layout
+from zoo.losses import MarginHingeLoss
+from zoo.parts import declare_parts, network_parts
 from zoo.registry import register_model
 
 SUBSPACES_5_1 = ("genre", "mood", "instrument", "tempo")
@@ -53,6 +49,7 @@ CLASS_SUBSPACES_5_2 = ("genre",) * 28 + ("mood",) * 12 + ("instrument",) * 5 + (
 NAIVE_WIDTHS = (64, 128, 32)  # 1x1, 3x3, 5x5 filters; the pool branch keeps its channels
 # 1x1, 3x3-reduce -> 3x3, 5x5-reduce -> 5x5, pool-projection: GoogLeNet 3a, 64+128+32+32 = 256.
 REDUCTION_WIDTHS = (64, 96, 128, 16, 32, 32)
+STAGES = ("features",)  # the backbone's pooled output; its inner maps are 2-D, not time series
 
 
 def naive_inception(x, widths, strides, name):
@@ -104,33 +101,49 @@ def thesis_logmel(sample_rate, n_mels):
                           n_mels=n_mels, power=1.0, compression_scale=10.0, mean=0.2, std=0.25)
 
 
-def backbone_features(waveform, num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                      naive_widths, reduction_widths):
-    """Waveform tensor -> front end -> backbone features (built fresh each call)."""
+def inception_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters, naive_widths,
+                       reduction_widths, head_layers):
+    """Waveform -> front end -> backbone -> `head_layers` in order, as the nested model
+    "embedder", with its parts declared (the head layers are its embedding head)."""
+    waveform = keras.Input((num_samples,), name="waveform")
     frontend = thesis_logmel(sample_rate, n_mels)
     backbone = inception_backbone(frontend.num_frames(num_samples), n_mels, num_blocks,
                                   stem_filters, naive_widths, reduction_widths)
-    return backbone(frontend(waveform))
+    x = backbone(frontend(waveform))
+    for layer in head_layers:
+        x = layer(x)
+    return declare_parts(keras.Model(waveform, x, name="embedder"), frontend=frontend,
+                         backbone=backbone, stages=STAGES, embedding_head=head_layers)
 
 
-def inception_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters, naive_widths,
-                       reduction_widths, embedding_size, embedding_activation, normalize):
-    """Waveform -> Dense(embedding_size) embedding, L2-normalised if `normalize` (Eq. 2.5)."""
-    waveform = keras.Input((num_samples,), name="waveform")
-    x = backbone_features(waveform, num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                          naive_widths, reduction_widths)
-    x = embedding_head(x, embedding_size, normalize, embedding_activation, name="embedding")
-    return keras.Model(waveform, x, name="embedder")
+def dense_embedding_layers(embedding_size, activation, normalizer=None):
+    """[Dense(embedding_size) "embedding", optional normaliser "embedding_l2"]: the one
+    256-unit embedding layer of 5.2.4, normalised (Eq. 2.5) when a normaliser class is given."""
+    dense = layers.Dense(embedding_size, activation=activation, name="embedding")
+    return [dense] if normalizer is None else [dense, normalizer(name="embedding_l2")]
 
 
-def _triplet_scores(embedder, num_samples, metric, subspace_mask=None):
-    """Anchor, positive, negative inputs and PairScores (B, 2), column 0 the positive."""
-    anchor, positive, negative = (keras.Input((num_samples,), name=n)
-                                  for n in ("anchor", "positive", "negative"))
-    candidates = StackCandidates(name="candidates")([embedder(positive), embedder(negative)])
-    scores = PairScores(metric, name="scores")(embedder(anchor), candidates,
-                                               subspace_mask=subspace_mask)
-    return [anchor, positive, negative], scores
+def with_embedder_parts(model, embedder, tag_head=()):
+    """`model` declared as its embedder's parts plus `tag_head` (the layers after the embedding)."""
+    parts = network_parts(embedder)
+    return declare_parts(model, frontend=parts.frontend, backbone=parts.backbone, stages=parts.stages,
+                         embedding_head=parts.embedding_head, tag_head=tuple(tag_head))
+
+
+def _normalized_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters, naive_widths,
+                         reduction_widths, embedding_size, embedding_activation):
+    head = dense_embedding_layers(embedding_size, embedding_activation, L2Normalize)
+    return inception_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters, naive_widths,
+                              reduction_widths, head)
+
+
+def _pair_scores(embedder, anchor, candidates, metric, name, subspace_mask=None):
+    stacked = StackCandidates(name=f"{name}_candidates")([embedder(c) for c in candidates])
+    return PairScores(metric, name=name)(anchor, stacked, subspace_mask=subspace_mask)
+
+
+def _waveforms(num_samples, names):
+    return [keras.Input((num_samples,), name=n) for n in names]
 
 
 def build_inception_triplet(num_samples=65536, sample_rate=22050, n_mels=128, num_blocks=6,
@@ -143,15 +156,16 @@ def build_inception_triplet(num_samples=65536, sample_rate=22050, n_mels=128, nu
     `metric="euclidean"` is Eq. 5.1 (section 5.1), `"cosine"` Eq. 5.6 (section 5.2,
     where the thesis uses learning rate 0.005). `subspaces` only names the slices
     of the embedding a user may search; this model trains on the whole of it.
+    Output (B, 2): relevance of the positive, then of the negative.
     """
     subspace_layout(subspaces, embedding_size)  # fail early on a layout that cannot split
-    embedder = inception_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                                  naive_widths, reduction_widths, embedding_size,
-                                  embedding_activation, normalize=True)
-    inputs, scores = _triplet_scores(embedder, num_samples, metric)
+    embedder = _normalized_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
+                                    naive_widths, reduction_widths, embedding_size, embedding_activation)
+    anchor, positive, negative = inputs = _waveforms(num_samples, ("anchor", "positive", "negative"))
+    scores = _pair_scores(embedder, embedder(anchor), [positive, negative], metric, "scores")
     model = keras.Model(inputs, scores, name="inception_triplet")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=MarginHingeLoss(margin))
-    return model
+    return with_embedder_parts(model, embedder)
 
 
 def build_inception_csn_triplet(num_samples=65536, sample_rate=22050, n_mels=128, num_blocks=6,
@@ -164,179 +178,100 @@ def build_inception_csn_triplet(num_samples=65536, sample_rate=22050, n_mels=128
 
     Inputs anchor, positive, negative waveforms and `condition` (B,) int: the
     index of the sub-space in `subspaces`, or len(subspaces) for a track
-    triplet (all-ones mask). Track regularisation, Eq. 5.5
-    L = L(t_c) + lambda L(t_t), is a per-triplet weight, so pass
+    triplet (all-ones mask). Track regularisation the section 5.1 way (category
+    and track triplets mixed in a batch) is a per-triplet weight, so pass
         sample_weight=zoo.losses.track_regularization_weights(
             condition, len(subspaces), track_weight)
-    to fit / train_on_batch; `track_weight` (lambda, 0.5 in 5.1.3) is kept in
-    the model arguments for that. Without it every triplet weighs 1.
+    to fit / train_on_batch; `track_weight` (lambda, 0.5 in 5.1.3) is kept in the
+    model arguments for that, and without it every triplet weighs 1. For the
+    section 5.2 way, where lambda is part of the loss, see inception-csn-track-triplet.
     """
     layout = subspace_layout(subspaces, embedding_size)
-    embedder = inception_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                                  naive_widths, reduction_widths, embedding_size,
-                                  embedding_activation, normalize=True)
+    embedder = _normalized_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
+                                    naive_widths, reduction_widths, embedding_size, embedding_activation)
+    anchor, positive, negative = inputs = _waveforms(num_samples, ("anchor", "positive", "negative"))
     condition = keras.Input((), dtype="int32", name="condition")
     mask = MaskLookup(layout, embedding_size, name="condition_mask")(condition)
-    inputs, scores = _triplet_scores(embedder, num_samples, metric, subspace_mask=mask)
+    scores = _pair_scores(embedder, embedder(anchor), [positive, negative], metric, "scores", mask)
     model = keras.Model([*inputs, condition], scores, name="inception_csn_triplet")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=MarginHingeLoss(margin))
-    return model
-
-
-def _check_classes(num_classes, class_subspaces, subspaces):
-    if len(class_subspaces) != num_classes:
-        raise ValueError(f"class_subspaces has {len(class_subspaces)} entries for {num_classes} classes")
-    unknown = sorted(set(class_subspaces) - set(subspaces))
-    if unknown:
-        raise ValueError(f"class_subspaces names {unknown}, not among subspaces {list(subspaces)}")
-
-
-def _compile_tagger(model, learning_rate):
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=binary_crossentropy())
-    return model
-
-
-def build_inception_proxy(num_samples=65536, sample_rate=22050, n_mels=128, num_blocks=6,
-                          stem_filters=64, naive_widths=NAIVE_WIDTHS,
-                          reduction_widths=REDUCTION_WIDTHS, embedding_size=256,
-                          embedding_activation="relu", subspaces=SUBSPACES_5_2, num_classes=50,
-                          class_subspaces=CLASS_SUBSPACES_5_2, disentangled=False,
-                          learning_rate=0.005):
-    """Multi-label proxy model: sigmoid((f / ||f||) . p_z) (Eq. 5.9, 5.11) with BCE (Eq. 5.10).
-
-    `disentangled=True` masks embedding and proxy with the sub-space of each
-    class, normalising each sub-space on its own (Eq. 5.12, Fig. 5.4 b).
-    `class_subspaces` (one sub-space name per class) is used only then.
-    """
-    layout = subspace_layout(subspaces, embedding_size)
-    if disentangled:
-        _check_classes(num_classes, class_subspaces, subspaces)
-    embedder = inception_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                                  naive_widths, reduction_widths, embedding_size,
-                                  embedding_activation, normalize=False)
-    waveform = keras.Input((num_samples,), name="waveform")
-    head = ProxyHead(num_classes, subspaces=layout if disentangled else None,
-                     class_subspaces=list(class_subspaces) if disentangled else None,
-                     normalize=True, name="proxies")
-    model = keras.Model(waveform, head(embedder(waveform)), name="inception_proxy")
-    return _compile_tagger(model, learning_rate)
-
-
-def build_inception_classifier(num_samples=65536, sample_rate=22050, n_mels=128, num_blocks=6,
-                               stem_filters=64, naive_widths=NAIVE_WIDTHS,
-                               reduction_widths=REDUCTION_WIDTHS, embedding_size=256,
-                               embedding_activation="relu", subspaces=SUBSPACES_5_2,
-                               num_classes=50, normalize=True, learning_rate=0.005):
-    """Classification-based metric learning, sigmoid((f / ||f||) . c_z), no bias (Eq. 5.13).
-
-    `normalize=False` drops the normalisation: the plain classifier row of
-    Table 5.3. With it, the formula is the proxy model's Eq. 5.11, so both use
-    one head. `subspaces` only names the slices a user may search.
-    """
-    subspace_layout(subspaces, embedding_size)
-    embedder = inception_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                                  naive_widths, reduction_widths, embedding_size,
-                                  embedding_activation, normalize=False)
-    waveform = keras.Input((num_samples,), name="waveform")
-    head = ProxyHead(num_classes, normalize=normalize, name="classes")
-    model = keras.Model(waveform, head(embedder(waveform)), name="inception_classifier")
-    return _compile_tagger(model, learning_rate)
+    return with_embedder_parts(model, embedder)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class SubspaceClassifier(keras.layers.Layer):
-    """One bias-free classifier per sub-space, each reading only its slice (Eq. 5.16).
+class TrackRegularizedHinge(keras.losses.Loss):
+    """Eq. 5.5 per 5-input sample: L(t_c) + lambda L(t_t), both the hinge of Eq. 5.4 / 5.7.
 
-    Input: the concatenated, per-sub-space normalised embedding. Output: one
-    score per class, in the order of `class_subspaces` (which may interleave
-    sub-spaces); the centroids c_z of a class span only its sub-space.
+    `y_pred` (B, 4): relevance (larger = closer) of the category positive, category negative,
+    track positive and track negative to the shared anchor. Per sample
+        max(0, margin - s_p + s_n) + track_weight * max(0, margin - s_tp + s_tn);
+    averaged over the batch. `y_true` is not used (pass zeros).
     """
 
-    def __init__(self, subspaces, class_subspaces, activation="sigmoid", **kwargs):
-        super().__init__(**kwargs)
-        self.subspaces = {k: list(v) for k, v in subspaces.items()}
-        self.class_subspaces = list(class_subspaces)
-        self.activation = activation
-        self._groups = [(name, [z for z, s in enumerate(self.class_subspaces) if s == name])
-                        for name in self.subspaces]
-        self._groups = [(name, classes) for name, classes in self._groups if classes]
-        grouped_order = [z for _, classes in self._groups for z in classes]
-        # Position of class z in the sub-space-grouped scores, to restore the given order.
-        self._order = np.argsort(grouped_order).astype("int32")
+    def __init__(self, margin=0.1, track_weight=0.5, name="track_regularized_hinge",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.margin, self.track_weight = margin, track_weight
 
-    def build(self, input_shape):
-        self.centroids = [
-            self.add_weight(name=f"{name}_centroids", initializer="glorot_uniform",
-                            shape=(self.subspaces[name][1] - self.subspaces[name][0], len(classes)))
-            for name, classes in self._groups
-        ]
-
-    def call(self, embedding):
-        grouped = ops.concatenate(
-            [ops.matmul(embedding[:, self.subspaces[name][0]:self.subspaces[name][1]], centroids)
-             for (name, _), centroids in zip(self._groups, self.centroids)], axis=-1)
-        logits = ops.take(grouped, ops.convert_to_tensor(self._order), axis=1)
-        return keras.activations.get(self.activation)(logits)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], len(self.class_subspaces))
+    def call(self, y_true, y_pred):
+        category = ops.relu(self.margin - y_pred[:, 0] + y_pred[:, 1])
+        track = ops.relu(self.margin - y_pred[:, 2] + y_pred[:, 3])
+        return category + self.track_weight * track
 
     def get_config(self):
-        return {**super().get_config(), "subspaces": self.subspaces,
-                "class_subspaces": self.class_subspaces, "activation": self.activation}
+        return {**super().get_config(), "margin": self.margin, "track_weight": self.track_weight}
 
 
-def disentangled_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                          naive_widths, reduction_widths, layout, embedding_activation):
-    """Waveform -> backbone -> per sub-space Dense h_s -> h_s / ||h_s|| -> concatenated.
-
-    The concatenation is the disentangled embedding: its slice `layout[s]` is
-    the normalised output of sub-space s, ready for sub-space search.
-    """
-    waveform = keras.Input((num_samples,), name="waveform")
-    x = backbone_features(waveform, num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                          naive_widths, reduction_widths)
-    parts = [
-        L2Normalize(name=f"{name}_l2")(
-            layers.Dense(stop - start, activation=embedding_activation, name=f"{name}_dense")(x))
-        for name, (start, stop) in layout.items()
-    ]
-    return keras.Model(waveform, layers.Concatenate(name="embedding")(parts), name="embedder")
+TRACK_INPUTS = ("anchor", "positive", "negative", "track_positive", "track_negative")
 
 
-def build_inception_disentangled_classifier(
-        num_samples=65536, sample_rate=22050, n_mels=128, num_blocks=6, stem_filters=64,
-        naive_widths=NAIVE_WIDTHS, reduction_widths=REDUCTION_WIDTHS, embedding_size=256,
-        embedding_activation="relu", subspaces=SUBSPACES_5_2, num_classes=50,
-        class_subspaces=CLASS_SUBSPACES_5_2, learning_rate=0.005):
-    """Disentangled classifier = multi-task learning (Eq. 5.14-5.16, Fig. 5.4 c).
+def build_inception_csn_track_triplet(num_samples=65536, sample_rate=22050, n_mels=128,
+                                      num_blocks=6, stem_filters=64, naive_widths=NAIVE_WIDTHS,
+                                      reduction_widths=REDUCTION_WIDTHS, embedding_size=256,
+                                      embedding_activation="relu", subspaces=SUBSPACES_5_2,
+                                      metric="cosine", margin=0.1, track_weight=0.5,
+                                      disentangled=True, learning_rate=0.005):
+    """Track-regularised triplet network, one 5-input sample (section 5.2.5, Fig. 5.2 C).
 
-    score_z = sigmoid((h_s / ||h_s||) . c_z) for the sub-space s of class z,
-    where h_s is a sub-dense layer of embedding_size / len(subspaces) units (64)
-    on the backbone features. The nested "embedder" returns the 256-d
-    concatenation of the normalised h_s.
+    Inputs: anchor, positive, negative (a category triplet of notion `condition`),
+    track_positive (another excerpt of the anchor's track, at most 50% overlap) and
+    track_negative (an excerpt of another track), plus `condition` (B,) int, the notion's
+    index in `subspaces` (only with `disentangled=True`). The anchor is embedded once.
+    Output (B, 4): category scores under the mask m_s (Eq. 5.3 / 5.7; no mask when
+    `disentangled=False`, Table 5.1's "Category + track regularization"), then track
+    scores under the all-ones mask (5.1.2). Loss `TrackRegularizedHinge`: L(t_c) +
+    track_weight * L(t_t) (Eq. 5.5), so lambda weighs the track hinge inside the loss.
+    Defaults are section 5.2's (cosine, era, 0.005); section 5.1's are euclidean,
+    SUBSPACES_5_1 and 0.01, with lambda 0.5 in both.
     """
     layout = subspace_layout(subspaces, embedding_size)
-    _check_classes(num_classes, class_subspaces, subspaces)
-    embedder = disentangled_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
-                                     naive_widths, reduction_widths, layout, embedding_activation)
-    waveform = keras.Input((num_samples,), name="waveform")
-    head = SubspaceClassifier(layout, class_subspaces, name="classes")
-    model = keras.Model(waveform, head(embedder(waveform)), name="inception_disentangled_classifier")
-    return _compile_tagger(model, learning_rate)
+    embedder = _normalized_embedder(num_samples, sample_rate, n_mels, num_blocks, stem_filters,
+                                    naive_widths, reduction_widths, embedding_size, embedding_activation)
+    inputs = _waveforms(num_samples, TRACK_INPUTS)
+    anchor = embedder(inputs[0])
+    mask = None
+    if disentangled:
+        condition = keras.Input((), dtype="int32", name="condition")
+        mask = MaskLookup(layout, embedding_size, name="condition_mask")(condition)
+        inputs.append(condition)
+    category = _pair_scores(embedder, anchor, inputs[1:3], metric, "category_scores", mask)
+    track = _pair_scores(embedder, anchor, inputs[3:5], metric, "track_scores")
+    scores = layers.Concatenate(name="scores")([category, track])
+    model = keras.Model(inputs, scores, name="inception_csn_track_triplet")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=TrackRegularizedHinge(margin, track_weight))
+    return with_embedder_parts(model, embedder)
 
 
 _BACKBONE = dict(num_samples=65536, sample_rate=22050, n_mels=128, num_blocks=6, stem_filters=64,
                  naive_widths=NAIVE_WIDTHS, reduction_widths=REDUCTION_WIDTHS,
                  embedding_size=256, embedding_activation="relu")
 # 8192 samples -> 17 x 32 log-mel -> 8 x 16 after the stem -> 2 x 4 after two blocks.
-_TINY_BACKBONE = dict(num_samples=8192, n_mels=32, num_blocks=2, stem_filters=8,
-                      naive_widths=(4, 8, 4), reduction_widths=(4, 4, 8, 2, 4, 4),
-                      embedding_size=16)
+TINY_BACKBONE = dict(num_samples=8192, n_mels=32, num_blocks=2, stem_filters=8,
+                     naive_widths=(4, 8, 4), reduction_widths=(4, 4, 8, 2, 4, 4),
+                     embedding_size=16)
 # Adam's first step moves every weight by ~lr: 0.01 overshoots a tiny net's near-met 0.1 margin.
-_TINY_TRIPLET = dict(_TINY_BACKBONE, learning_rate=0.001)
-# Interleaved on purpose: scores must come back in this order, not grouped.
-_TINY_CLASSES = dict(num_classes=6, class_subspaces=("genre", "mood", "genre", "instrument", "era", "mood"))
+_TINY_TRIPLET = dict(TINY_BACKBONE, learning_rate=0.001)
 
 register_model(
     "inception-triplet",
@@ -357,29 +292,12 @@ register_model(
 )(build_inception_csn_triplet)
 
 register_model(
-    "inception-proxy",
-    reference="Section 5.2.3, Eq. 5.8-5.12 (Table 5.3 'Proxy' rows)",
-    description="Multi-label proxy model: sigmoid of normalised embedding . proxy, BCE; "
-                "disentangled=True masks each class to its sub-space.",
-    tiny=dict(_TINY_BACKBONE, **_TINY_CLASSES),
-    **_BACKBONE, subspaces=SUBSPACES_5_2, num_classes=50, class_subspaces=CLASS_SUBSPACES_5_2,
-    disentangled=False, learning_rate=0.005,
-)(build_inception_proxy)
-
-register_model(
-    "inception-classifier",
-    reference="Section 5.2.3, Eq. 5.13 (Table 5.3 'Classification', with/without normalisation)",
-    description="Bias-free sigmoid tagger on the normalised embedding (normalize=False: plain).",
-    tiny=dict(_TINY_BACKBONE, num_classes=6),
-    **_BACKBONE, subspaces=SUBSPACES_5_2, num_classes=50, normalize=True, learning_rate=0.005,
-)(build_inception_classifier)
-
-register_model(
-    "inception-disentangled-classifier",
-    reference="Section 5.2.3, Eq. 5.14-5.16 (Table 5.3 'Classification' + disentanglement; Table 5.4)",
-    description="Multi-task tagger: per sub-space 64-unit dense, normalised, own classifier; "
-                "the normalised parts concatenate to the 256-d embedding.",
-    tiny=dict(_TINY_BACKBONE, **_TINY_CLASSES),
-    **_BACKBONE, subspaces=SUBSPACES_5_2, num_classes=50, class_subspaces=CLASS_SUBSPACES_5_2,
-    learning_rate=0.005,
-)(build_inception_disentangled_classifier)
+    "inception-csn-track-triplet",
+    reference="Section 5.2.3-5.2.5, Eq. 5.5 + 5.7 (Table 5.3, 5.5, 5.6 'Triplet + track reg.'); "
+              "Table 5.1-5.2 track regularisation with the 5.1 settings",
+    description="5-input CSN triplet sample: category triplet under its sub-space mask and "
+                "track triplet on the whole space share the anchor; loss L(t_c) + lambda L(t_t).",
+    tiny=_TINY_TRIPLET,
+    **_BACKBONE, subspaces=SUBSPACES_5_2, metric="cosine", margin=0.1, track_weight=0.5,
+    disentangled=True, learning_rate=0.005,
+)(build_inception_csn_track_triplet)

@@ -168,3 +168,37 @@ class StackCandidates(keras.layers.Layer):
 
     def compute_output_shape(self, input_shapes):
         return (input_shapes[0][0], len(input_shapes), input_shapes[0][-1])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SubspaceDense(keras.layers.Layer):
+    """Sub-dense layers h_s (thesis Eq. 5.15-5.16): one Dense per named sub-space, each with
+    its own kernel (inputs x (stop - start)) and bias, outputs concatenated in layout order.
+
+    The concatenation has the shape of one `embedding_size` Dense; what differs is that each
+    block is its own layer (own initialisation fan-out), as the multi-task classifier of
+    Fig. 5.4 (c) has it. Eq. 5.15 shows h o m_s of one big layer is such a block.
+    """
+
+    def __init__(self, subspaces, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.subspaces = {k: list(v) for k, v in subspaces.items()}
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.kernels, self.biases = [], []
+        for name, (start, stop) in self.subspaces.items():
+            self.kernels.append(self.add_weight(name=f"{name}_kernel", shape=(input_shape[-1], stop - start),
+                                                initializer="glorot_uniform"))
+            self.biases.append(self.add_weight(name=f"{name}_bias", shape=(stop - start,), initializer="zeros"))
+
+    def call(self, x):
+        return ops.concatenate([self.activation(ops.matmul(x, kernel) + bias)
+                                for kernel, bias in zip(self.kernels, self.biases)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], max(stop for _, stop in self.subspaces.values()))
+
+    def get_config(self):
+        return {**super().get_config(), "subspaces": self.subspaces,
+                "activation": keras.activations.serialize(self.activation)}

@@ -68,7 +68,15 @@ def test_proxy_head_masks_each_class_to_its_subspace():
     scores = keras.ops.convert_to_numpy(head(f))
     p = keras.ops.convert_to_numpy(head.proxies)
     a, b = f[0, :2] / np.linalg.norm(f[0, :2]), f[0, 2:] / np.linalg.norm(f[0, 2:])
-    np.testing.assert_allclose(scores[0], [a @ p[:2, 0], b @ p[2:, 1], b @ p[2:, 2]], rtol=1e-5)
+    assert p.shape == (3, 4)  # one proxy per class, a point of the 4-d space
+    np.testing.assert_allclose(scores[0], [a @ p[0, :2], b @ p[1, 2:], b @ p[2, 2:]], rtol=1e-5)
+    cosine = ProxyHead(3, subspaces=layout, class_subspaces=["a", "b", "b"], normalize_proxies=True,
+                       activation="linear")
+    cosine.build((None, 4))
+    cosine.proxies.assign(p)
+    q = [p[0, :2] / np.linalg.norm(p[0, :2]), p[1, 2:] / np.linalg.norm(p[1, 2:]), p[2, 2:] / np.linalg.norm(p[2, 2:])]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(cosine(f))[0], [a @ q[0], b @ q[1], b @ q[2]],
+                               rtol=1e-5)  # Eq. 5.8 (cosine, proxies normalised too)
     with pytest.raises(ValueError):
         ProxyHead(2, subspaces=layout, class_subspaces=["a"])
 

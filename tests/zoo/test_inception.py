@@ -60,7 +60,9 @@ def test_backbone_at_thesis_size():
 def test_disentangled_classifier_at_thesis_size():
     model = zoo.build("inception-disentangled-classifier")
     embedder = model.get_layer("embedder")
-    assert [embedder.get_layer(f"{s}_dense").units for s in ("genre", "mood", "instrument", "era")] == [64] * 4
+    sub_dense = embedder.get_layer("embedding")  # Eq. 5.16: one 64-unit h_s per notion, no 256-unit layer
+    assert [tuple(k.shape) for k in sub_dense.kernels] == [(256, 64)] * 4
+    assert [w.name for w in sub_dense.kernels] == [f"{s}_kernel" for s in ("genre", "mood", "instrument", "era")]
     assert embedder.output.shape == (None, 256)
     assert model.output.shape == (None, 50)
     assert [CLASS_SUBSPACES_5_2.count(s) for s in ("genre", "mood", "instrument", "era")] == [28, 12, 5, 5]
@@ -113,7 +115,7 @@ def test_condition_masks_only_pass_their_subspace():
     np.testing.assert_array_equal(masks, expected_masks)
 
     def scores(a):
-        candidates = model.get_layer("candidates")([positive, negative])
+        candidates = model.get_layer("scores_candidates")([positive, negative])
         return numpy(model.get_layer("scores")(a, candidates, subspace_mask=masks))
 
     eq_5_3 = -np.stack([np.linalg.norm(anchor * masks - c * masks, axis=-1) for c in (positive, negative)], 1)
@@ -155,32 +157,35 @@ def test_proxy_scores_are_eq_5_11_and_5_12(disentangled):
     model, arguments = tiny("inception-proxy", disentangled=disentangled, embedding_activation=None)
     layout = subspace_layout(arguments["subspaces"], arguments["embedding_size"])
     x = random_inputs(model, 3)
-    embedding = embed(model, x)
+    embedder = model.get_layer("embedder")
+    f = numpy(keras.Model(embedder.input, embedder.get_layer("embedding").output)(x, training=False))
     proxies = numpy(model.get_layer("proxies").proxies)
-    expected = sigmoid(unit(embedding) @ proxies)  # Eq. 5.11
+    assert proxies.shape == (arguments["num_classes"], arguments["embedding_size"])  # points of the space
+    expected = sigmoid(unit(f) @ proxies.T)  # Eq. 5.11
     if disentangled:  # Eq. 5.12: f o m_s normalised, dotted with p_z o m_s
         for z, subspace in enumerate(arguments["class_subspaces"]):
             start, stop = layout[subspace]
-            expected[:, z] = sigmoid(unit(embedding[:, start:stop]) @ proxies[start:stop, z])
+            expected[:, z] = sigmoid(unit(f[:, start:stop]) @ proxies[z, start:stop])
+    embedding = embed(model, x)  # the embedder returns the normalised embedding
+    for start, stop in (layout.values() if disentangled else [(0, arguments["embedding_size"])]):
+        np.testing.assert_allclose(embedding[:, start:stop], unit(f[:, start:stop]), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(numpy(model(x, training=False)), expected, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("normalize", [False, True])
 def test_classifier_is_eq_5_13_or_plain(normalize):
     model, _ = tiny("inception-classifier", normalize=normalize, embedding_activation=None)
-    head = model.get_layer("classes")
+    head = model.get_layer("classes")  # the last layer: a bias-free Dense, its kernel columns c_z
+    assert isinstance(head, keras.layers.Dense) and not head.use_bias
     embedder = model.get_layer("embedder")
-    assert not any(isinstance(layer, L2Normalize) for layer in embedder.layers)
+    assert any(isinstance(layer, L2Normalize) for layer in embedder.layers) == normalize
     x = random_inputs(model, 3)
-    embedding = embed(model, x)
-    centroids = numpy(head.proxies)
-    expected = sigmoid((unit(embedding) if normalize else embedding) @ centroids)  # no bias
+    f = numpy(keras.Model(embedder.input, embedder.get_layer("embedding").output)(x, training=False))
+    centroids = numpy(head.kernel)
+    assert centroids.shape == (16, 6)
+    expected = sigmoid((unit(f) if normalize else f) @ centroids)  # Eq. 5.13, no bias
     np.testing.assert_allclose(numpy(model(x, training=False)), expected, rtol=1e-4, atol=1e-6)
-    doubled = numpy(head(2.0 * embedding))
-    if normalize:  # only the direction of f counts
-        np.testing.assert_allclose(doubled, expected, rtol=1e-4, atol=1e-6)
-    else:
-        np.testing.assert_allclose(doubled, sigmoid(2.0 * embedding @ centroids), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(embed(model, x), unit(f) if normalize else f, rtol=1e-4, atol=1e-6)
 
 
 def test_disentangled_classifier_is_eq_5_16():
@@ -190,9 +195,9 @@ def test_disentangled_classifier_is_eq_5_16():
     embedder, head = model.get_layer("embedder"), model.get_layer("classes")
     x = random_inputs(model, 3)
     embedding = embed(model, x)
-    sub_dense = keras.Model(embedder.input, [embedder.get_layer(f"{s}_dense").output for s in layout])
-    for h, (start, stop) in zip(sub_dense(x, training=False), layout.values()):
-        np.testing.assert_allclose(embedding[:, start:stop], unit(numpy(h)), rtol=1e-4, atol=1e-6)
+    h = numpy(keras.Model(embedder.input, embedder.get_layer("embedding").output)(x, training=False))
+    for start, stop in layout.values():  # h_s / ||h_s||, each sub-dense output on its own
+        np.testing.assert_allclose(embedding[:, start:stop], unit(h[:, start:stop]), rtol=1e-4, atol=1e-6)
     scores = numpy(model(x, training=False))
     centroids = {w.name.split("_centroids")[0]: numpy(w) for w in head.weights}
     expected = np.zeros_like(scores)

@@ -15,7 +15,8 @@ def test_registry_lists_the_public_names():
         "samplecnn", "samplecnn-2k", "samplecnn-4k", "samplecnn-8k", "samplecnn-12k",
         "samplecnn-16k", "samplecnn-20k", "framelevel-mel", "framelevel-raw", "rese2-multi",
         "multiscale-aggregator", "artist-basic", "tag-basic", "artist-siamese", "artist-album-track",
-        "inception-triplet", "inception-csn-triplet", "inception-proxy", "inception-classifier",
+        "inception-triplet", "inception-csn-triplet", "inception-csn-track-triplet", "inception-proxy",
+        "inception-classifier",
         "inception-disentangled-classifier", "mfcc-vq",
     }
     assert expected <= set(zoo.list_models())
