@@ -123,8 +123,10 @@ class PairScores(keras.layers.Layer):
             diff = anchor - candidates
             return -ops.sqrt(ops.sum(diff * diff, axis=-1) + self.epsilon)
         dot = ops.sum(anchor * candidates, axis=-1)
-        norms = ops.sqrt(ops.sum(anchor * anchor, -1) * ops.sum(candidates * candidates, -1))
-        return dot / (norms + self.epsilon)
+        # Clamped inside the square root: a masked slice that is all zeros (a dead ReLU
+        # sub-space) then scores 0 with a finite gradient, where sqrt(0)' gave NaN.
+        squared = ops.sum(anchor * anchor, -1) * ops.sum(candidates * candidates, -1)
+        return dot / ops.sqrt(ops.maximum(squared, self.epsilon))
 
     def compute_output_shape(self, anchor_shape, candidates_shape, subspace_mask_shape=None):
         return candidates_shape[:2]
