@@ -2,6 +2,7 @@
 spirit), paths of the fixtures in tests/data, synthetic music, tiny presets, and the
 samplecnn-msd recipe's tiny corpus (its fixtures reach every test module through conftest.py)."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -85,6 +86,27 @@ def run_save_load_test(model, tmp_path, batch_size=2):
     for e, a in zip(keras.tree.flatten(expected), keras.tree.flatten(actual)):
         np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
     return restored
+
+
+@contextlib.contextmanager
+def jax_compilation_cache(directory):
+    """Under JAX, let XLA reuse the compilations of models a test module rebuilds (a recipe's runs
+    of one model); on other backends, nothing."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+             "jax_persistent_cache_min_entry_size_bytes")
+    saved = {n: getattr(jax.config, n) for n in names}
+    for name, value in zip(names, (str(directory), 0.0, 0)):
+        jax.config.update(name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            jax.config.update(name, value)
 
 
 def tiny_samplecnn_preset_args(name, sample_rate, tags=None):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import REPO
+from helpers import REPO, jax_compilation_cache
 from training_recipes.thesis import disentangled
 from training_recipes.thesis.disentangled_sampling import (MSD_50_NOTIONS, TEMPO, RegularizedSample, TripletSampler,
                                                            tag_notions)
@@ -131,19 +131,8 @@ def manifest(tmp_path_factory):
 @pytest.fixture(scope="module", autouse=True)
 def _jax_compilation_cache(tmp_path_factory):
     """Under JAX, the runs rebuild the same model: let XLA reuse compilations."""
-    if keras.backend.backend() != "jax":
+    with jax_compilation_cache(tmp_path_factory.mktemp("xla")):
         yield
-        return
-    import jax
-
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
-    saved = {n: getattr(jax.config, n) for n in names}
-    for name, value in zip(names, (str(tmp_path_factory.mktemp("xla")), 0.0, 0)):
-        jax.config.update(name, value)
-    yield
-    for name, value in saved.items():
-        jax.config.update(name, value)
 
 
 def _main(*argv):

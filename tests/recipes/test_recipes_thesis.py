@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from helpers import DATA
+from helpers import DATA, jax_compilation_cache
 from training_recipes.common import training
 from training_recipes.thesis import artist as artist_recipes
 from training_recipes.thesis import datasets, samplecnn_tagging
@@ -67,19 +67,8 @@ def artist_root(tmp_path_factory):
 @pytest.fixture(scope="module", autouse=True)
 def _jax_compilation_cache(tmp_path_factory):
     """Under JAX, the runs of one recipe rebuild the same model: let XLA reuse compilations."""
-    if keras.backend.backend() != "jax":
+    with jax_compilation_cache(tmp_path_factory.mktemp("xla")):
         yield
-        return
-    import jax
-
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
-    saved = {n: getattr(jax.config, n) for n in names}
-    for name, value in zip(names, (str(tmp_path_factory.mktemp("xla")), 0.0, 0)):
-        jax.config.update(name, value)
-    yield
-    for name, value in saved.items():
-        jax.config.update(name, value)
 
 
 def _main(module, *argv):
