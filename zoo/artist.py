@@ -187,11 +187,15 @@ register_model(
     loss_reduction="sum_over_batch_size",
 )(build_tag_basic)
 
+# The hinge is summed over the batch (loss_reduction="sum"): a tiny batch of 4 takes the step a
+# mean would take at 4x the rate, so its rate is a quarter of the averaged models' 0.001.
+_TINY_HINGE = dict(_TINY_TOWER, num_negatives=2, learning_rate=0.00025)
+
 register_model(
     "artist-siamese",
     reference="Section 4.1, Fig. 4.1(b), Eq. 4.1-4.2 (Siamese, negative sampling)",
     description="Shared mel tower; cosine relevance; hinge over 1 positive and N negatives.",
-    tiny=dict(_TINY_TOWER, num_negatives=2, learning_rate=0.001),
+    tiny=_TINY_HINGE,
     num_negatives=4, margin=0.4, num_samples=65536, sample_rate=22050, n_mels=128, filters=FILTERS,
     kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1,
     loss_reduction="sum",
@@ -201,7 +205,7 @@ register_model(
     "artist-album-track",
     reference="Section 4.2, Fig. 4.8 (joint artist, album and track concepts)",
     description="Siamese tower with three hinge losses (margins 0.4/0.25/0.1), twice the filters.",
-    tiny=dict(_TINY_TOWER, num_negatives=2, learning_rate=0.001),
+    tiny=_TINY_HINGE,
     concepts=("artist", "album", "track"), margins=(0.4, 0.25, 0.1), num_negatives=4,
     num_samples=65536, sample_rate=22050, n_mels=128, filters=tuple(2 * f for f in FILTERS),
     kernel_sizes=KERNEL_SIZES, pool_sizes=POOL_SIZES, dropout=0.5, learning_rate=0.1,
