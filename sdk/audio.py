@@ -198,6 +198,9 @@ def prepare_array(audio, sample_rate, target_rate, mono=True,
         raise AudioError(f"{name}: empty audio (0 samples)")
     if audio.ndim == 2:
         axis = int(np.argmin(audio.shape))
+        if max(audio.shape) <= _MAX_CHANNEL_AXIS and audio.shape != (1, 1):
+            raise AudioError(f"{name}: shape {audio.shape} is ambiguous: either axis could be the "
+                             f"channels (at most {_MAX_CHANNEL_AXIS}); give (samples,) or more samples")
         if audio.shape[axis] > _MAX_CHANNEL_AXIS:
             raise AudioError(f"{name}: shape {audio.shape} is ambiguous; expected "
                              f"(samples,) or at most {_MAX_CHANNEL_AXIS} channels")

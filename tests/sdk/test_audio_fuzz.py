@@ -66,6 +66,8 @@ def test_any_bytes_decode_or_raise_audio_error(tmp_path_factory, capfd, header, 
 @given(rate=RATES, channels=st.integers(1, 8), seconds=st.floats(0, 3600), target=st.sampled_from([8000, 22050]),
        special=st.sampled_from([None, np.nan, np.inf, -np.inf]), dtype=st.sampled_from(["float32", "float64",
                                                                                          "int16", "int32", "uint8"]))
+# Found by this test: one frame of two channels was read as two samples of one channel.
+@example(rate=1, channels=2, seconds=1.0, target=8000, special=None, dtype="float32")
 def test_any_array_prepares_or_raises_audio_error(rate, channels, seconds, target, special, dtype):
     frames = min(int(seconds * rate), 200_000)  # an hour at low rates; a bounded cost at high ones
     if frames * target / rate > 4_000_000:  # keep each case's resampled output to seconds of work
