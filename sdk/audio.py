@@ -181,7 +181,8 @@ def prepare_array(audio, sample_rate, target_rate, mono=True,
     """Numpy audio -> float32 (samples,) at `target_rate`.
 
     Accepts (samples,), (samples, channels) or (channels, samples): when 2-D the
-    smaller axis is taken as channels if it has at most 8 entries. Integer
+    smaller axis is taken as channels if it has at most 8 entries (when both have, the shape is
+    ambiguous and refused). Integer
     arrays are scaled to [-1, 1) by their dtype's range.
     """
     if sample_rate is None:
