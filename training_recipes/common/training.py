@@ -51,6 +51,16 @@ def cli_main(run, args):
     return 0
 
 
+def add_run_arguments(parser):
+    """The run-control options every thesis recipe CLI takes: seed, decoded-audio cache,
+    missing audio, resume and how many checkpoints to keep."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", help="keep decoded audio here (16-bit .npy)")
+    parser.add_argument("--skip-missing", action="store_true", help="leave out tracks with missing/empty audio")
+    parser.add_argument("--resume", action="store_true", help="continue after the last checkpoint in --out")
+    parser.add_argument("--keep-checkpoints", type=int, default=2)
+
+
 def run_environment():
     """Software versions and the CPU a report was measured on: figures that involve training
     may differ between installs and CPUs (kernels may sum in another order), and a few epochs

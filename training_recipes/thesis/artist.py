@@ -67,7 +67,8 @@ from training_recipes.evaluation import metrics
 from training_recipes.thesis import datasets
 from training_recipes.common.audio_batches import (AudioReader, Prefetcher, check_audio, predict_padded,
                                                     predict_segments)
-from training_recipes.common.training import PlateauSchedule, RecipeError, Run, cli_main, epoch_rng, fit, write_json
+from training_recipes.common.training import (PlateauSchedule, RecipeError, Run, add_run_arguments, cli_main,
+                                              epoch_rng, fit, write_json)
 
 MODELS = {"basic": "artist-basic", "siamese": "artist-siamese"}
 SPLIT_FILE = "artist_split.csv"
@@ -221,11 +222,7 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=int, help="cap on training steps per epoch")
     p.add_argument("--eval-batch-size", type=int, default=32)
     p.add_argument("--map-songs", type=int, default=4000, help="cap on test songs ranked for MAP")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", help="keep decoded audio here (16-bit .npy)")
-    p.add_argument("--skip-missing", action="store_true", help="leave out tracks with missing/empty audio")
-    p.add_argument("--resume", action="store_true", help="continue after the last checkpoint in --out")
-    p.add_argument("--keep-checkpoints", type=int, default=2)
+    add_run_arguments(p)
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "eval_batch_size", "map_songs"):
         if getattr(args, name) < 1:

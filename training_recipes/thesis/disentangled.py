@@ -61,7 +61,8 @@ import numpy as np
 
 from training_recipes.common.audio_batches import AudioReader, Prefetcher, check_audio, predict_padded, \
     predict_segments
-from training_recipes.common.training import PlateauSchedule, RecipeError, Run, cli_main, epoch_rng, fit, write_json
+from training_recipes.common.training import (PlateauSchedule, RecipeError, Run, add_run_arguments, cli_main,
+                                              epoch_rng, fit, write_json)
 from training_recipes.evaluation import metrics
 from training_recipes.thesis import datasets
 from training_recipes.thesis.disentangled_sampling import MSD_50_NOTIONS, TEMPO, TripletSampler, tag_notions
@@ -193,11 +194,7 @@ def parse_args(argv=None):
     p.add_argument("--threshold", type=float, default=0.5, help="soft tag scores >= this count as tags")
     p.add_argument("--max-steps", type=int, help="cap on training steps per epoch")
     p.add_argument("--eval-batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", help="keep decoded audio here (16-bit .npy)")
-    p.add_argument("--skip-missing", action="store_true", help="leave out tracks with missing/empty audio")
-    p.add_argument("--resume", action="store_true", help="continue after the last checkpoint in --out")
-    p.add_argument("--keep-checkpoints", type=int, default=2)
+    add_run_arguments(p)
     args = p.parse_args(argv)
     if args.dataset and not args.root:
         p.error("--dataset needs --root")

@@ -48,7 +48,8 @@ import numpy as np
 from training_recipes.evaluation import metrics
 from training_recipes.thesis import datasets
 from training_recipes.common.audio_batches import AudioReader, Prefetcher, check_audio, predict_segments
-from training_recipes.common.training import PlateauSchedule, RecipeError, Run, cli_main, epoch_rng, fit, write_json
+from training_recipes.common.training import (PlateauSchedule, RecipeError, Run, add_run_arguments, cli_main,
+                                              epoch_rng, fit, write_json)
 
 LOADERS = {"mtat": datasets.load_mtat, "msd": datasets.load_msd}
 DATASET_NAMES = {"mtat": "MagnaTagATune", "msd": "Million Song Dataset (Last.fm tags)"}
@@ -76,11 +77,7 @@ def parse_args(argv=None):
     p.add_argument("--top-n", type=int, default=50, help="most frequent tags kept")
     p.add_argument("--max-steps", type=int, help="cap on training steps per epoch")
     p.add_argument("--eval-batch-size", type=int, default=64, help="segments per prediction batch")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", help="keep decoded audio here (16-bit .npy)")
-    p.add_argument("--skip-missing", action="store_true", help="leave out tracks with missing/empty audio")
-    p.add_argument("--resume", action="store_true", help="continue after the last checkpoint in --out")
-    p.add_argument("--keep-checkpoints", type=int, default=2)
+    add_run_arguments(p)
     args = p.parse_args(argv)
     if args.batch_size is None:
         args.batch_size = BATCH_SIZE[args.dataset]
