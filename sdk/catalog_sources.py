@@ -15,7 +15,10 @@ def snapshot(directory, names):
     """{name: bytes, or None when missing} of files of one directory, every one opened through
     the same directory handle: a save that swaps a new directory in meanwhile cannot mix two
     versions (the handle keeps the old one; if it was deleted, its files read as missing)."""
-    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except FileNotFoundError:  # removed since it was chosen: its files are missing
+        return dict.fromkeys(names)
     try:
         out = {}
         for name in names:

@@ -76,6 +76,22 @@ def clean_stale(target, complete):
     return removed
 
 
+def interrupted_backup(target, marker):
+    """The newest set-aside old version of `target` (see `swap_directory`) that still holds
+    `marker`, or None: what a reader falls back on while `target` is missing."""
+    target = Path(target)
+    found = []
+    for path in target.parent.glob(f".{target.name}.old-*"):
+        try:
+            found.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # removed by its writer since the listing
+            continue
+    for _, path in sorted(found, reverse=True):
+        if (path / marker).is_file():
+            return path
+    return None
+
+
 def swap_directory(staging, target):
     """Move the finished `staging` directory to `target`, replacing what is there.
 

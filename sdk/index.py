@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from sdk.audio import AudioError
 from sdk.catalog_sources import read_items, read_source, snapshot
-from sdk.files import clean_stale, fsync_directory, staging_directory, swap_directory
+from sdk.files import clean_stale, fsync_directory, interrupted_backup, staging_directory, swap_directory
 
 try:
     import faiss
@@ -63,6 +63,13 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _inode(path):
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
 
 
 class Catalog:
@@ -310,23 +317,24 @@ class Catalog:
     def load(cls, directory, backend="auto"):
         """Read a saved catalog, checking every file; ValueError names the problem."""
         directory = Path(directory)
-        if not directory.is_dir():
-            backups = sorted(directory.parent.glob(f".{directory.name}.old-*"),
-                             key=lambda p: p.stat().st_mtime)
-            if not backups or not (backups[-1] / CATALOG_FILE).is_file():
-                raise ValueError(f"{directory}: catalog directory not found")
-            # A save was killed between its two renames: the previous catalog is intact.
-            warnings.warn(f"{directory} missing; loading {backups[-1].name} left by an "
-                          "interrupted save (save again to put it in place)")
-            directory = backups[-1]
         for attempt in range(5):
-            inode = os.stat(directory).st_ino
+            # A save killed between its two renames leaves the previous catalog intact aside.
+            source = directory if directory.is_dir() else interrupted_backup(directory, CATALOG_FILE)
+            if source is None:
+                raise ValueError(f"{directory}: catalog directory not found")
+            inode = _inode(source)
             try:
-                return cls._load_snapshot(directory, backend)
+                catalog = cls._load_snapshot(source, backend)
             except ValueError:
-                # A save swapped the directory while it was read: read the new one.
-                if attempt == 4 or not directory.is_dir() or os.stat(directory).st_ino == inode:
-                    raise
+                # A save swapped the directory (or removed the old one) while it was read:
+                # read again what is there now.
+                if attempt < 4 and (_inode(source) != inode or (source != directory and directory.is_dir())):
+                    continue
+                raise
+            if source != directory:
+                warnings.warn(f"{directory} missing; loading {source.name} left by an "
+                              "interrupted save (save again to put it in place)")
+            return catalog
 
     @classmethod
     def _load_snapshot(cls, directory, backend):

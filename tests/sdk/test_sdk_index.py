@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -180,6 +181,27 @@ def test_crash_between_renames_is_recoverable(tmp_path, data):
     os.rename(tmp_path / "cat", tmp_path / ".cat.old-deadbeef")  # as if killed mid-swap
     with pytest.warns(UserWarning, match="interrupted save"):
         assert len(Catalog.load(tmp_path / "cat")) == 10
+
+
+def test_a_save_finishing_while_its_backup_is_read_gives_the_new_catalog(tmp_path, data, monkeypatch):
+    """The race a CI run hit: a reader finds only the set-aside old version (the saver is
+    between its renames), then the save completes and removes it mid-read."""
+    vectors, _ = data
+    random_catalog(vectors[:10]).save(tmp_path / "cat")
+    random_catalog(vectors[:20]).save(tmp_path / "next")
+    os.rename(tmp_path / "cat", tmp_path / ".cat.old-1-x")
+    real, reads = Catalog._load_snapshot.__func__, []
+
+    def finish_the_save(cls, directory, backend):
+        reads.append(directory.name)
+        if directory.name == ".cat.old-1-x":
+            os.rename(tmp_path / "next", tmp_path / "cat")
+            shutil.rmtree(directory)
+        return real(cls, directory, backend)
+
+    monkeypatch.setattr(Catalog, "_load_snapshot", classmethod(finish_the_save))
+    assert len(Catalog.load(tmp_path / "cat")) == 20
+    assert reads == [".cat.old-1-x", "cat"]
 
 
 @pytest.mark.parametrize("damage, message", [
