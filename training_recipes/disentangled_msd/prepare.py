@@ -1,0 +1,152 @@
+"""Stage 1 of the disentangled-msd recipe: per 3 s window of every corpus track, the frozen
+backbone's features, the teachers' tags and, per track, a beat-tracker tempo.
+
+    python -m training_recipes.disentangled_msd.prepare --corpus data/corpus \
+        --out runs/disentangled-msd/cache [--limit N]
+
+Every `--stride`-th window (default 2: one per 6 s) of the samplecnn-msd recipe's teacher
+windows is kept, window k starting at k * 3 s:
+  features   samplecnn-msd's embedding (its 256-d multi-level read-out) of the 59,049
+             samples (2.68 s at 22,050 Hz) from there: what the disentangled head reads
+  msd_tags   musicnn-msd's 50 tag scores of its 47,616-sample window (2.98 s at 16 kHz)
+  mtat_tags  musicnn-mtat's 50 tag scores of the same window (instrument tags to measure)
+Per track: `bpm`, librosa's beat-tracker tempo of its central 2 minutes (section 5.1.3 takes
+one algorithmic tempo per track).
+
+Each track is written to tracks/NNNNN.npz as it is done, so a killed run resumes where it
+stopped; `cache.npz` + `tracks.json` gather them at the end (what train.py reads). Only the
+training corpus is read: rows of reserved evaluation packages are refused.
+"""
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import resample_poly
+from tqdm import tqdm
+
+from sdk.audio import AudioError
+from training_recipes.samplecnn_msd.prepare import (MIN_SECONDS, SAMPLE_RATE, STUDENT_SAMPLES, _teacher_windows,
+                                                    decode, training_rows, window_count, window_span_22k)
+
+BACKBONE = "samplecnn-msd"
+TEACHERS = {"msd_tags": "musicnn-msd", "mtat_tags": "musicnn-mtat"}
+log = logging.getLogger("disentangled_msd.prepare")
+
+
+def teacher_network(name):
+    """(tag names, compiled network: 47,616 samples at 16 kHz -> tag scores) of a musicnn preset,
+    run as its authors ran it (the window framed "center" on its own)."""
+    import sdk
+    from sdk.inference import CompiledGraph
+
+    teacher = sdk.load(name)
+    return list(teacher.tags), CompiledGraph(teacher.task.build_network())
+
+
+def tempo(wave, seconds=120.0):
+    """Beats per minute of a track's central `seconds` (librosa's beat tracker, its default prior)."""
+    import librosa
+
+    keep = int(seconds * SAMPLE_RATE)
+    start = max(0, (len(wave) - keep) // 2)
+    bpm, _ = librosa.beat.beat_track(y=wave[start : start + keep], sr=SAMPLE_RATE, units="time")
+    return float(np.atleast_1d(bpm)[0])
+
+
+def track_outputs(wave, backbone, teachers, batch_size=32, stride=2):
+    """{features, <teacher>..., bpm} of one 22,050 Hz track: every `stride`-th window."""
+    from sdk.inference import run_batches
+
+    count = window_count(len(wave))
+    keep = np.arange(0, count, stride)
+    student = np.stack([wave[window_span_22k(k)[0]:][:STUDENT_SAMPLES] for k in keep])
+    out = {"features": run_batches(backbone, [student], batch_size)["embedding"]}
+    audio16 = resample_poly(wave, 320, 441).astype(np.float32)  # 22,050 -> 16,000
+    windows = _teacher_windows(audio16, count)[keep]
+    for key, (_, network) in teachers.items():
+        out[key] = run_batches(network, [windows], batch_size)
+    out["bpm"] = np.float32(tempo(wave))
+    return {k: np.asarray(v, np.float16 if k != "bpm" else np.float32) for k, v in out.items()}
+
+
+def gather(out, rows, names, stride):
+    """cache.npz (window rows of every track, in manifest order) + tracks.json from tracks/."""
+    parts, tracks, offset = [], [], 0
+    for index, row in enumerate(rows):
+        path = out / "tracks" / f"{index:05d}.npz"
+        if not path.is_file():
+            continue
+        with np.load(path) as data:
+            part = {k: data[k] for k in data.files}
+        if "skipped" in part:
+            continue
+        count = len(part["features"])
+        tracks.append({**row, "window_offset": offset, "windows": count, "bpm": float(part["bpm"])})
+        parts.append(part)
+        offset += count
+    arrays = {key: np.concatenate([p[key] for p in parts]) for key in ("features", *TEACHERS)}
+    arrays["track"] = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p["features"]) for p in parts])
+    np.savez(out / "cache.tmp.npz", **arrays)
+    (out / "cache.tmp.npz").replace(out / "cache.npz")
+    summary = {"backbone": BACKBONE, "teachers": TEACHERS, "tag_names": names, "stride": stride,
+               "window_hop_seconds": 3.0 * stride, "tracks": tracks}
+    (out / "tracks.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def prepare(corpus, out, limit=None, batch_size=32, stride=2):
+    import sdk
+    from sdk.inference import CompiledGraph
+
+    corpus, out = Path(corpus), Path(out)
+    (out / "tracks").mkdir(parents=True, exist_ok=True)
+    rows = training_rows(corpus)[:limit]
+    backbone = CompiledGraph(sdk.load(BACKBONE).task)
+    teachers = {key: teacher_network(name) for key, name in TEACHERS.items()}
+    for index, row in enumerate(tqdm(rows, desc="tracks", unit="track", file=sys.stdout)):
+        target = out / "tracks" / f"{index:05d}.npz"
+        if target.is_file():
+            continue  # done by an earlier run
+        path = corpus / row["path"]
+        try:
+            wave = decode(path)
+        except AudioError as error:
+            log.warning("skipped %s", error)
+            np.savez(target, skipped=np.array(str(error)))
+            continue
+        if len(wave) < MIN_SECONDS * SAMPLE_RATE or window_count(len(wave)) == 0:
+            log.info("skipped %s: shorter than %.0f s", path, MIN_SECONDS)
+            np.savez(target, skipped=np.array("short"))
+            continue
+        result = track_outputs(wave, backbone, teachers, batch_size, stride)
+        np.savez(out / "tracks" / "partial.npz", **result)
+        (out / "tracks" / "partial.npz").replace(target)  # whole or not at all
+        log.info("%s: %d windows, %.1f BPM", row["path"], len(result["features"]), result["bpm"])
+    return gather(out, rows, teachers["msd_tags"][0], stride)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training_recipes.disentangled_msd.prepare",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", default="data/corpus")
+    parser.add_argument("--out", default="runs/disentangled-msd/cache")
+    parser.add_argument("--limit", type=int, default=None, help="first N tracks only (smoke tests)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--stride", type=int, default=2, help="keep every N-th 3 s window (default 2)")
+    args = parser.parse_args(argv)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=Path(args.out) / "prepare.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    start = time.time()
+    summary = prepare(args.corpus, args.out, args.limit, args.batch_size, args.stride)
+    windows = sum(t["windows"] for t in summary["tracks"])
+    print(f"{len(summary['tracks'])} tracks, {windows} windows, {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
