@@ -77,6 +77,26 @@ def query(value):
     return value
 
 
+def parse_query_arguments(values, layout):
+    """CLI search queries -> what similar() takes: one query, a list (averaged), or
+    {sub-space: query} from SUBSPACE=QUERY arguments (only names of `layout` split that way)."""
+    parts, plain = {}, []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if sep and name in layout:
+            if not rest:
+                raise ValueError(f"query {value!r}: nothing after {name}=")
+            if name in parts:
+                raise ValueError(f"query names sub-space {name!r} twice")
+            parts[name] = rest
+        else:
+            plain.append(value)
+    if parts and plain:
+        raise ValueError(f"mix of SUBSPACE=QUERY and plain queries {plain}: give every part a sub-space "
+                         f"({', '.join(layout)})")
+    return parts or (plain[0] if len(plain) == 1 else plain)
+
+
 def parse_weight_options(options, layout=None):
     """CLI `--weight genre=1 --weight mood=0.5` -> {name: float}; a clear error for 'all'."""
     out = {}

@@ -103,7 +103,8 @@ def cmd_search(args):
                          "name the one that made its vectors with --model")
     model = load(args.model or own)
     weights = checks.parse_weight_options(args.weight, catalog.subspaces)
-    hits = model.similar(args.query, catalog, k=checks.count(args.k, "-k"), weights=weights,
+    query = checks.parse_query_arguments(args.query, catalog.subspaces)
+    hits = model.similar(query, catalog, k=checks.count(args.k, "-k"), weights=weights,
                          allow_other_model=args.allow_other_model)
     _print(args, hits, "\n".join(f"{h['score']:.3f}\t{h['id']}" for h in hits))
 
@@ -184,7 +185,9 @@ def build_parser():
     p.set_defaults(run=cmd_index)
     p = sub.add_parser("search", help="rank a catalog for an audio file, catalog id, tag or artist")
     p.add_argument("catalog")
-    p.add_argument("query")
+    p.add_argument("query", nargs="+", help="audio file, catalog id, metadata value or tag:NAME (a model tag); "
+                                            "several are averaged; SUBSPACE=QUERY searches that part in its sub-space "
+                                            "(e.g. genre=tag:jazz mood=song.ogg)")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--model", default=None, help="defaults to the catalog's model")
     p.add_argument("--weight", action="append", help="sub-space weight, e.g. --weight genre=1")

@@ -15,6 +15,7 @@ from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, s
 from sdk.index import searchable_catalog
 from sdk.inference import CompiledGraph, cut_windows, one_padded_window, run_batches
 from sdk.preset import build_preset_model, verify_preset
+from sdk.queries import default_weights, query_vector, tag_vectors
 from sdk.resolve import resolve
 
 # A file at least this long (seconds) shows a progress bar while it is embedded.
@@ -107,6 +108,12 @@ class MusicModel:
     @property
     def tags(self):
         return list(self.metadata.get("tags") or []) if self.task.num_tags else []
+
+    def tag_embeddings(self):
+        """{tag: unit vector of the embedding space} when the tags are scored in it (a
+        disentangled head's class vectors, each in its notion's sub-space; fitted prototypes),
+        else {}: what `similar("tag:jazz", ...)` searches with."""
+        return dict(tag_vectors(self))
 
     def save(self, directory):
         """Write this model as a complete preset directory (graph, weights with their sha256,
@@ -333,43 +340,13 @@ class MusicModel:
             if negatives:
                 vector = vector - ROCCHIO_GAMMA * np.mean([self._query_vector(n, catalog)[0] for n in negatives], 0)
             exclude = exclude | {p for p in (*positives, *negatives) if isinstance(p, str) and p in catalog}
-        if isinstance(query, dict) and weights is None:
-            weights = {name: 1.0 for name in query}
+        if weights is None:
+            weights = default_weights(self, query, catalog)
         return catalog.search(vector, k=k, weights=weights, exclude=tuple(exclude))[0]
 
     def _query_vector(self, query, catalog):
-        """Query -> (vector, ids to exclude from the results)."""
-        if isinstance(query, dict):
-            vector, exclude = np.zeros(self.embedding_size, np.float32), set()
-            layout = catalog.subspaces
-            for name, sub_query in query.items():
-                if name not in layout:
-                    raise ValueError(f"unknown sub-space {name!r}; this catalog has {list(layout)}")
-                start, stop = layout[name]
-                part, sub_exclude = self._query_vector(checks.query(sub_query), catalog)
-                part = part[start:stop]
-                vector[start:stop] = part / (np.linalg.norm(part) + 1e-12)
-                exclude |= sub_exclude  # a catalog item queried in any sub-space is not its own result
-            return vector, exclude
-        if isinstance(query, np.ndarray):
-            if query.ndim == 1 and query.shape[0] == self.embedding_size:
-                return query.astype(np.float32), set()
-            raise ValueError("a numpy query is an embedding; pass audio as a file path, or embed(array, sr) first")
-        if isinstance(query, (list, tuple)):
-            parts = [self._query_vector(q, catalog) for q in query]
-            return np.mean([_unit(p[0]) for p in parts], 0), set().union(*(p[1] for p in parts))
-        text = str(query)
-        if text in catalog:
-            return catalog.vector(text), {text}
-        members = catalog.ids_matching(text)
-        if members:
-            # A tag, artist or album named in the catalog metadata: its prototype (Eq. 2.9).
-            return np.mean([_unit(catalog.vector(i)) for i in members], 0), set()
-        try:
-            return self.embed(text), set()
-        except AudioError as error:
-            raise ValueError(f"query {text!r} is not a catalog id, a tag/artist/album in the catalog, "
-                             f"or readable audio ({error})") from error
+        """Query -> (vector, ids to exclude from the results): sdk/queries.py."""
+        return query_vector(self, query, catalog)
 
 
 class SkippedFilesWarning(UserWarning):
@@ -393,10 +370,6 @@ def _is_dir(path):
     from pathlib import Path
 
     return Path(str(path)).is_dir()
-
-
-def _unit(vector):
-    return vector / (np.linalg.norm(vector) + 1e-12)
 
 
 def _cosine(a, b):

@@ -51,7 +51,10 @@ class MusicTask(keras.Model):
             or fitted later (sdk.fine_tune, MusicModel.fit_prototypes):
             {"kind": "dense", "classes": n, "activation": "sigmoid" | "softmax"} on the
             features the network's tag head reads, or {"kind": "prototypes", "classes": n}:
-            cosine to n class prototypes in the embedding space (thesis Eq. 2.9).
+            cosine to n class prototypes in the embedding space (thesis Eq. 2.9), or
+            {"kind": "disentangled", "subspaces": ..., "class_subspaces": ...}: the section 5.2
+            disentangled classifier on the embedding, which then becomes its normalised
+            sub-spaces (zoo/disentangled.py).
     """
 
     def __init__(self, network, arguments=None, segment=None, readout=None, tags=True, head=None, **kwargs):
@@ -95,6 +98,14 @@ class MusicTask(keras.Model):
         elif head["kind"] == "dense":
             tag_head = (keras.layers.Dense(head["classes"], activation=head["activation"], name="tuned_tags"),)
             outputs["tags"] = tag_head[0](features)
+        elif head["kind"] == "disentangled":
+            from zoo.disentangled import disentangled_head_layers
+
+            chain, classifier = disentangled_head_layers(head)
+            features = outputs["embedding"]  # what the sub-dense layers read
+            outputs["embedding"] = apply_layers(chain, features)
+            outputs["tags"] = classifier(outputs["embedding"])
+            tag_head = (*chain, classifier)
         else:
             tag_head = (PrototypeHead(head["classes"], name="prototypes"),)
             outputs["tags"] = tag_head[0](outputs["embedding"])
@@ -199,8 +210,13 @@ class MusicTask(keras.Model):
 def _check_head(head):
     """A tag head spec as MusicTask takes it, or a ValueError naming what is wrong."""
     kind, classes = head.get("kind"), head.get("classes")
+    if kind == "disentangled":
+        from zoo.disentangled import check_disentangled_head
+
+        return check_disentangled_head(head)
     if kind not in ("dense", "prototypes") or isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ValueError(f"head must be {{'kind': 'dense' | 'prototypes', 'classes': n >= 1, ...}}, got {head!r}")
+        raise ValueError(f"head must be {{'kind': 'dense' | 'prototypes', 'classes': n >= 1, ...}} or "
+                         f"{{'kind': 'disentangled', ...}}, got {head!r}")
     if kind == "dense":
         if head.get("activation") not in ("sigmoid", "softmax"):
             raise ValueError(f"a dense head's activation is 'sigmoid' or 'softmax', got {head.get('activation')!r}")

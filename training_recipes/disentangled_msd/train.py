@@ -1,0 +1,266 @@
+"""Stage 2 of the disentangled-msd recipe: the section 5.2 disentangled classifier (zoo/disentangled.py)
+on the frozen samplecnn-msd features that prepare.py cached, from the teachers' soft tags,
+with track regularisation (section 5.1.2) and an optional tempo sub-space (section 5.1.3).
+
+    python -m training_recipes.disentangled_msd.train --cache runs/disentangled-msd/cache \
+        --out runs/disentangled-msd/run --validation "A,B,..." [--track-weight 0.5] \
+        [--tempo-weight 1] [--mtat-instruments] [--hidden 512] [--epochs 40] [--resume]
+
+Loss per anchor window a (the anchor is shared by its triplets, as in section 5.2's 5-input sample):
+    BCE(tags(a), teacher scores of a)                               per class, its notion's slice only
+  + track_weight * hinge(cos(a, a+), cos(a, a-))                    full space: a+ another window
+                                                                    of a's track (6 s apart, no
+                                                                    overlap), a- one of another track
+  + tempo_weight * hinge(cos_t(a, t+), cos_t(a, t-))                tempo slice: t+ a window of another
+                                                                    track within 5 BPM, t- beyond it
+Schedule (section 5.1): Adam, the rate / 5 after `--patience` epochs without a better validation
+loss, at most 5 times, then stop; the weights of the best validation epoch are kept. Validation
+windows are those of the --validation soundtracks, never trained on. Each epoch is checkpointed
+(`--resume` continues).
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training_recipes.common.training import run_environment
+
+TEMPO_TOLERANCE = 5.0  # BPM, section 5.1.3
+# musicnn-mtat tags that name an instrument and are not among the 50 MSD tags.
+MTAT_INSTRUMENTS = ("piano", "strings", "drums", "violin", "synth", "harpsichord", "flute", "sitar", "harp",
+                    "cello", "choir")
+NOTIONS_FILE = Path(__file__).resolve().parents[1] / "evaluation" / "notions_msd50.json"
+
+
+def read_cache(directory):
+    """(arrays, tracks.json summary) of a prepare.py cache; SystemExit naming what is missing."""
+    directory = Path(directory)
+    try:
+        summary = json.loads((directory / "tracks.json").read_text())
+        with np.load(directory / "cache.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--cache {directory}: not a finished prepare.py cache ({error})") from None
+    return arrays, summary
+
+
+def head_classes(tag_names, mtat_names, mtat_instruments):
+    """(class names, their notions, columns to take from msd/mtat scores)."""
+    notions = json.loads(NOTIONS_FILE.read_text())["notions"]
+    notion_of = {tag: notion for notion, tags in notions.items() for tag in tags}
+    missing = [t for t in tag_names if t not in notion_of]
+    if missing:
+        raise SystemExit(f"{NOTIONS_FILE}: tags {missing} of the teacher have no notion")
+    names, subspaces = list(tag_names), [notion_of[t] for t in tag_names]
+    mtat_columns = [mtat_names.index(t) for t in MTAT_INSTRUMENTS] if mtat_instruments else []
+    names += [mtat_names[c] for c in mtat_columns]
+    subspaces += ["instrument"] * len(mtat_columns)
+    return names, subspaces, mtat_columns
+
+
+def head_spec(class_subspaces, width=64, tempo=True, hidden=512, activation="relu"):
+    order = ["genre", "mood", "instrument", "era"] + (["tempo"] if tempo else [])
+    layout = {name: [i * width, (i + 1) * width] for i, name in enumerate(order)}
+    return {"kind": "disentangled", "subspaces": layout, "class_subspaces": list(class_subspaces),
+            "hidden": hidden, "activation": activation}
+
+
+def build_training_model(spec, input_size, track_weight, tempo_weight, margin, learning_rate):
+    """Keras model: 5 feature inputs (anchor, track +/-, tempo +/-) -> tags, track and tempo scores."""
+    import keras
+    from keras import ops
+
+    from zoo.disentangled import disentangled_head_layers
+    from zoo.heads import apply_layers
+    from zoo.losses import MarginHingeLoss
+
+    chain, classifier = disentangled_head_layers(spec)
+    names = ("anchor", "track_positive", "track_negative", "tempo_positive", "tempo_negative")
+    inputs = {n: keras.Input((input_size,), name=n) for n in names}
+    embedded = {n: apply_layers(chain, x) for n, x in inputs.items()}
+    count = len(spec["subspaces"])
+
+    def scores(slice_, a, p, n):
+        a, p, n = (x[:, slice_[0]:slice_[1]] for x in (a, p, n))
+        scale = count if slice_ == (0, None) else 1
+        return ops.stack([ops.sum(a * p, -1), ops.sum(a * n, -1)], axis=-1) / scale
+
+    a = embedded["anchor"]
+    outputs = {"tags": classifier(a),
+               "track": scores((0, None), a, embedded["track_positive"], embedded["track_negative"])}
+    losses = {"tags": keras.losses.BinaryCrossentropy(), "track": MarginHingeLoss(margin)}
+    weights = {"tags": 1.0, "track": track_weight}
+    if "tempo" in spec["subspaces"]:
+        outputs["tempo"] = scores(tuple(spec["subspaces"]["tempo"]), a, embedded["tempo_positive"],
+                                  embedded["tempo_negative"])
+        losses["tempo"], weights["tempo"] = MarginHingeLoss(margin), tempo_weight
+    model = keras.Model(inputs, outputs, name="disentangled_training")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, loss_weights=weights)
+    return model, chain, classifier
+
+
+class Sampler:
+    """Per epoch, one 5-input sample per anchor window of the given tracks."""
+
+    def __init__(self, track_of_window, bpm, windows, seed):
+        self.windows = np.asarray(windows)
+        self.track = track_of_window[self.windows]
+        self.by_track = {t: self.windows[self.track == t] for t in np.unique(self.track)}
+        self.tracks = np.array(sorted(self.by_track))
+        self.bpm = np.asarray(bpm, np.float32)
+        self.rng = np.random.default_rng(seed)
+
+    def _window_of(self, tracks):
+        return np.array([self.rng.choice(self.by_track[t]) for t in tracks])
+
+    def _other_track(self, anchor_tracks, accept):
+        """Per anchor track, a random track != it for which accept(anchor, candidate) holds."""
+        chosen = np.empty(len(anchor_tracks), np.int64)
+        for i, t in enumerate(anchor_tracks):
+            pool = self.tracks[(self.tracks != t) & accept(self.bpm[t], self.bpm[self.tracks])]
+            chosen[i] = self.rng.choice(pool if len(pool) else self.tracks[self.tracks != t])
+        return chosen
+
+    def epoch(self, shuffle=True):
+        anchors = self.rng.permutation(self.windows) if shuffle else self.windows
+        position = {w: i for i, w in enumerate(self.windows)}
+        tracks = self.track[[position[w] for w in anchors]]
+        positives = np.array([self.rng.choice(self.by_track[t][self.by_track[t] != w]) if len(self.by_track[t]) > 1
+                              else w for w, t in zip(anchors, tracks)])
+        negatives = self._window_of(self._other_track(tracks, lambda a, b: np.ones_like(b, bool)))
+        close = self._window_of(self._other_track(tracks, lambda a, b: np.abs(a - b) <= TEMPO_TOLERANCE))
+        far = self._window_of(self._other_track(tracks, lambda a, b: np.abs(a - b) > TEMPO_TOLERANCE))
+        return anchors, positives, negatives, close, far
+
+
+def inputs_of(features, sample):
+    names = ("anchor", "track_positive", "track_negative", "tempo_positive", "tempo_negative")
+    return {n: features[idx] for n, idx in zip(names, sample)}
+
+
+def targets_of(scores, sample):
+    zeros = np.zeros((len(sample[0]), 2), np.float32)
+    return {"tags": scores[sample[0]], "track": zeros, "tempo": zeros}
+
+
+def song_map(embed, features, track_of_window, windows, soundtrack_of_track):
+    """Soundtrack MAP of the validation tracks' song vectors (mean of their windows' embeddings)."""
+    from training_recipes.evaluation.metrics import mean_average_precision
+
+    vectors = embed(features[windows])
+    tracks = track_of_window[windows]
+    ids = np.unique(tracks)
+    songs = np.stack([vectors[tracks == t].mean(0) for t in ids])
+    return float(mean_average_precision(songs, np.array([soundtrack_of_track[t] for t in ids])))
+
+
+def train(args):
+    import keras
+
+    arrays, summary = read_cache(args.cache)
+    tracks = summary["tracks"]
+    soundtracks = np.array([t["soundtrack"] for t in tracks])
+    validation = [v.strip() for v in args.validation.split(",") if v.strip()]
+    unknown = sorted(set(validation) - set(soundtracks))
+    if unknown:
+        raise SystemExit(f"--validation: unknown soundtrack(s) {unknown}")
+    import sdk
+
+    mtat_names = list(sdk.load("musicnn-mtat").tags)
+    names, class_subspaces, mtat_columns = head_classes(summary["tag_names"], mtat_names, args.mtat_instruments)
+    spec = head_spec(class_subspaces, args.width, args.tempo_weight > 0, args.hidden, args.activation)
+    features = arrays["features"].astype(np.float32)
+    scores = arrays["msd_tags"].astype(np.float32)
+    if mtat_columns:
+        scores = np.concatenate([scores, arrays["mtat_tags"].astype(np.float32)[:, mtat_columns]], axis=1)
+    track_of_window = arrays["track"]
+    bpm = np.array([t["bpm"] for t in tracks], np.float32)
+    held_out = np.isin(soundtracks[track_of_window], validation)
+    train_windows, val_windows = np.flatnonzero(~held_out), np.flatnonzero(held_out)
+
+    keras.utils.set_random_seed(args.seed)
+    model, chain, _ = build_training_model(spec, features.shape[1], args.track_weight, args.tempo_weight,
+                                           args.margin, args.lr)
+    embedder = keras.Sequential(chain)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"spec": spec, "tags": names, "settings": {k: v for k, v in vars(args).items()},
+              "validation": validation, "train_windows": int(len(train_windows)),
+              "validation_windows": int(len(val_windows)),
+              "train_soundtracks": sorted(set(soundtracks) - set(validation)), "versions": run_environment()}
+    state_path, history = out / "state.json", []
+    state = {"epoch": 0, "best": None, "best_epoch": None, "lr": args.lr, "cuts": 0, "flat": 0}
+    if args.resume and state_path.is_file():
+        state = json.loads(state_path.read_text())
+        history = json.loads((out / "history.json").read_text())
+        model.load_weights(out / "last.weights.h5")
+        model.optimizer.learning_rate.assign(state["lr"])
+    (out / "config.json").write_text(json.dumps(config, indent=1))
+    sampler = Sampler(track_of_window, bpm, train_windows, args.seed + state["epoch"])
+    val_sample = Sampler(track_of_window, bpm, val_windows, 12345).epoch(shuffle=False)
+    while state["epoch"] < args.epochs and state["cuts"] <= args.max_cuts:
+        started = time.time()
+        sample = sampler.epoch()
+        fit = model.fit(inputs_of(features, sample), targets_of(scores, sample), batch_size=args.batch_size,
+                        epochs=1, verbose=0)
+        val = model.evaluate(inputs_of(features, val_sample), targets_of(scores, val_sample),
+                             batch_size=1024, verbose=0, return_dict=True)
+        val_map = song_map(lambda x: np.asarray(embedder.predict(x, batch_size=2048, verbose=0)), features,
+                           track_of_window, val_windows, soundtracks)
+        state["epoch"] += 1
+        row = {"epoch": state["epoch"], "lr": state["lr"], "train_loss": float(fit.history["loss"][-1]),
+               **{f"val_{k}": float(v) for k, v in val.items()}, "val_song_map": val_map,
+               "seconds": round(time.time() - started, 1)}
+        history.append(row)
+        improved = state["best"] is None or row["val_loss"] < state["best"]
+        if improved:
+            state.update(best=row["val_loss"], best_epoch=state["epoch"], flat=0)
+            model.save_weights(out / "best.weights.h5")
+        else:
+            state["flat"] += 1
+            if state["flat"] >= args.patience:  # section 5.1: the rate / 5 after flat epochs
+                state.update(lr=state["lr"] / 5, cuts=state["cuts"] + 1, flat=0)
+                model.optimizer.learning_rate.assign(state["lr"])
+        model.save_weights(out / "last.weights.h5")
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        state_path.write_text(json.dumps(state))
+        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+              + (" *" if improved else ""), flush=True)
+    print(f"best epoch {state['best_epoch']}: validation loss {state['best']:.4f}")
+    return state
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m training_recipes.disentangled_msd.train",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", default="runs/disentangled-msd/cache")
+    parser.add_argument("--out", default="runs/disentangled-msd/run")
+    parser.add_argument("--validation", required=True, help="held-out soundtracks \"A,B,...\" (model selection)")
+    parser.add_argument("--track-weight", type=float, default=0.5, help="lambda of the track triplets (Eq. 5.5)")
+    parser.add_argument("--tempo-weight", type=float, default=1.0, help="weight of tempo triplets; 0: no tempo sub-space")
+    parser.add_argument("--mtat-instruments", action="store_true",
+                        help="add musicnn-mtat's instrument tags as classes of the instrument sub-space")
+    parser.add_argument("--margin", type=float, default=0.1)
+    parser.add_argument("--width", type=int, default=64, help="units per sub-space")
+    parser.add_argument("--hidden", type=int, default=512, help="shared hidden layer (0: none)")
+    parser.add_argument("--activation", default="relu", choices=("relu", "linear"))
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=4, help="flat epochs before the rate is cut")
+    parser.add_argument("--max-cuts", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
