@@ -1,8 +1,11 @@
-"""`sdk.maps.subspace_maps`: one panel per sub-space plus "full"."""
+"""`sdk.maps.subspace_maps` and `music-zoo visualize map --by-subspace`: one panel per sub-space plus "full"."""
+
+import json
 
 import numpy as np
 import pytest
 
+from sdk.cli import main as cli
 from sdk.index import Catalog
 from sdk.maps import subspace_maps
 
@@ -107,3 +110,33 @@ def test_bad_input_is_named(tmp_path):
         subspace_maps(plain, "soundtrack", tmp_path / "x.png", source="plain")
     assert not (tmp_path / "x.png").exists()
 
+
+def test_cli_by_subspace(tmp_path, capsys):
+    catalog, _, _ = two_notion_catalog(12)
+    catalog.save(tmp_path / "catalog")
+    out = tmp_path / "panels.png"
+    assert cli(["--json", "visualize", "map", "--catalog", str(tmp_path / "catalog"), "--by-subspace",
+                "--label", "top_genre", "--out", str(out)]) == 0  # t-SNE, the default
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["panels"] == ["genre", "mood", "full"] and summary["count"] == 12 and summary["labels"] == 3
+    assert_png(out)
+    assert cli(["visualize", "map", "--catalog", str(tmp_path / "catalog"), "--by-subspace", "mood",
+                "--color-by", "mood=mood", "--method", "pca", "--out", str(out)]) == 0
+    assert "12 songs, 2 soundtrack labels, 2 panels (mood, full)" in capsys.readouterr().out
+
+    def error(*argv):
+        assert cli(["visualize", "map", "--catalog", str(tmp_path / "catalog"), *argv]) == 2
+        message = capsys.readouterr().err
+        assert len(message.splitlines()) == 1, message
+        return message
+
+    assert f"{tmp_path / 'catalog'}: unknown sub-space 'tempo'; it has genre, mood" in error("--by-subspace", "tempo")
+    assert "--color-by takes SUBSPACE=FIELD" in error("--by-subspace", "--color-by", "genre")
+    assert "add --by-subspace" in error("--color-by", "genre=top_genre")
+    assert "items.jsonl: no 'decade' field" in error("--by-subspace", "--color-by", "genre=decade")
+
+    plain = Catalog(8, model="test")
+    plain.add([f"t{i}" for i in range(5)], np.random.default_rng(0).standard_normal((5, 8)), [{"soundtrack": "x"}] * 5)
+    plain.save(tmp_path / "plain")
+    assert cli(["visualize", "map", "--catalog", str(tmp_path / "plain"), "--by-subspace"]) == 2
+    assert f"{tmp_path / 'plain'} has a single sub-space ('all'" in capsys.readouterr().err
