@@ -4,6 +4,7 @@
     freqs, spectra = filter_spectra(model, "block2_pool", num_filters=64, steps=100)
     draw_filters(model, "filters.png")                        # Figures 3.3-3.4: every stage
     embedding_map(vectors, labels, "map.png", method="tsne")  # Figure 3.5-style 2-D map
+    subspace_maps(catalog, "soundtrack", "maps.png")          # one map per sub-space, plus "full"
 
 Learned filters (Figures 3.3-3.4): for each filter of a stage, start from small random
 noise and add the normalised gradient of the filter's mean activation to the input, many
@@ -22,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.maps import _figure, _save, embedding_map, label_groups, labels_from_items  # noqa: F401 - re-exported
+from sdk.maps import _figure, _save, embedding_map, label_groups, labels_from_items, subspace_maps  # noqa: F401
 
 __all__ = ["draw_filters", "embedding_map", "filter_spectra", "label_groups", "labels_from_items",
-           "sort_by_peak", "stage_names"]
+           "sort_by_peak", "stage_names", "subspace_maps"]
 
 FRAME_LENGTH = 729  # samples: the thesis's input for Figure 3.3
 _BATCH_SAMPLES = 1 << 16  # samples per gradient batch (filters x length), bounds memory

@@ -79,6 +79,9 @@ def test_slices_are_renormalised_and_subsets_are_drawn(tmp_path):
     assert subspace_maps(catalog, "mood", tmp_path / "m.png", ["mood"], method="pca")["panels"] == ["mood", "full"]
     result = subspace_maps(catalog, "mood", tmp_path / "g.png", "mood, genre", method="pca", full=False)
     assert result["panels"] == ["mood", "genre"] and len(result["figure"].axes) == 2
+    import sdk.visualize
+
+    assert sdk.visualize.subspace_maps is subspace_maps  # the old import path still works
 
 
 def test_a_panel_coloured_by_its_own_field(tmp_path):
