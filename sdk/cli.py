@@ -122,21 +122,52 @@ def cmd_visualize_filters(args):
     _print(args, result, text)
 
 
+def _color_by(options):
+    """`--color-by genre=top_genre` (repeatable) -> {sub-space: field}."""
+    out = {}
+    for option in options or ():
+        name, sep, field = option.partition("=")
+        if not sep or not name.strip() or not field.strip():
+            raise ValueError(f"--color-by takes SUBSPACE=FIELD (e.g. --color-by genre=top_genre), got {option!r}")
+        out[name.strip()] = field.strip()
+    return out
+
+
 def cmd_visualize_map(args):
     from pathlib import Path
 
     from sdk.index import ITEMS_FILE, Catalog
-    from sdk.visualize import embedding_map, labels_from_items
+    from sdk.maps import embedding_map, labels_from_items, subspace_maps
 
+    color_by = _color_by(args.color_by)
+    if color_by and not args.by_subspace:
+        raise ValueError("--color-by colours the panels of --by-subspace; add --by-subspace")
     if args.catalog:
         catalog, source = Catalog.load(args.catalog), Path(args.catalog) / ITEMS_FILE
     else:
         from sdk.model import load
 
         model = load(args.preset)
+        if args.by_subspace and len(model.subspace_layout) == 1:  # said before any audio is embedded
+            raise ValueError(f"{args.preset} has a single sub-space ({model.subspaces[0]!r}): --by-subspace "
+                             "needs a model with several (e.g. disentangled-msd); drop it for the single map")
         catalog = Catalog.build(args.audio, model.embed, model=model, embedding_size=model.embedding_size,
                                 subspaces=model.subspace_layout, progress=not args.json)
         source = Path(args.audio)
+    if args.by_subspace:
+        labels = labels_from_items(catalog.items, args.label, source=str(source))  # a missing field: said first
+        for field in color_by.values():
+            labels_from_items(catalog.items, field, source=str(source))
+        result = subspace_maps(catalog, args.label, args.out, None if args.by_subspace is True else args.by_subspace,
+                               method=args.method, panel_labels=color_by or None, perplexity=args.perplexity,
+                               seed=args.seed, source=args.catalog or f"{args.preset} (the model for --audio)",
+                               title=f"{args.method.upper()} of {len(catalog)} songs ({catalog.model or 'embeddings'})"
+                                     " per sub-space")
+        summary = {"out": result["out"], "count": len(catalog), "labels": len(set(labels)),
+                   "panels": result["panels"], "skipped": [list(s) for s in catalog.skipped]}
+        _print(args, summary, f"wrote {args.out}: {len(catalog)} songs, {len(set(labels))} {args.label} labels, "
+                              f"{len(result['panels'])} panels ({', '.join(result['panels'])})")
+        return
     if len(catalog) < 3:
         raise ValueError(f"{source}: a map needs at least 3 items, got {len(catalog)}")
     labels = labels_from_items(catalog.items, args.label, source=str(source))
@@ -207,7 +238,7 @@ def build_parser():
     v.add_argument("--length", type=int, default=729, help="input samples (thesis: 729)")
     v.add_argument("--seed", type=int, default=0)
     v.set_defaults(run=cmd_visualize_filters)
-    v = views.add_parser("map", help="t-SNE / UMAP map of song embeddings coloured by a label")
+    v = views.add_parser("map", help="t-SNE / PCA / UMAP map of song embeddings coloured by a label")
     given = v.add_mutually_exclusive_group(required=True)
     given.add_argument("--catalog", help="catalog directory (music-zoo index)")
     given.add_argument("--audio", help="folder of audio or .csv / .jsonl manifest, embedded with --preset")
@@ -215,9 +246,15 @@ def build_parser():
                    help="preset for --audio (id, hf:// handle or directory)")
     v.add_argument("--label", default="soundtrack", help="metadata field to colour by ('folder': parent folder)")
     v.add_argument("--out", default="map.png")
-    v.add_argument("--method", choices=("tsne", "umap"), default="tsne")
+    v.add_argument("--method", choices=("tsne", "pca", "umap"), default="tsne")
     v.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (capped at (N - 1) / 3)")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--by-subspace", nargs="?", const=True, default=None, metavar="NAMES",
+                   help="one panel per sub-space (each slice mapped on its own) plus 'full', in one PNG; "
+                        "optionally only the comma-separated NAMES; an error on a single-sub-space catalog")
+    v.add_argument("--color-by", action="append", metavar="SUBSPACE=FIELD",
+                   help="with --by-subspace: colour that panel by its own field (repeatable), "
+                        "e.g. --color-by genre=top_genre; the others use --label")
     v.set_defaults(run=cmd_visualize_map)
     return parser
 

@@ -187,3 +187,10 @@ def test_cli_map_from_manifest_and_catalog(tiny_preset, tmp_path, capsys):
     small.save(tmp_path / "small")
     assert cli(["visualize", "map", "--catalog", str(tmp_path / "small"), "--out", str(tmp_path / "s.png")]) == 2
     assert "at least 3 items, got 2" in capsys.readouterr().err
+
+
+def test_cli_by_subspace_on_a_single_subspace_model_says_so_before_embedding(tiny_preset, tmp_path, capsys):
+    assert cli(["visualize", "map", "--audio", str(tmp_path / "not-read"), "--preset", str(tiny_preset),
+                "--by-subspace"]) == 2
+    error = capsys.readouterr().err
+    assert f"{tiny_preset} has a single sub-space ('all'): --by-subspace needs a model with several" in error
