@@ -3,7 +3,8 @@
     python -m training_recipes.evaluation --manifest data/corpus/manifest.jsonl \\
         --presets artist-siamese-msd,musicnn-msd[,path/to/preset_dir] --baseline mfcc \\
         [--soundtracks "A,B"] [--unseen-by PRESET] [--styles styles.json] [--teacher musicnn-msd] \\
-        --out results.json [--cache-dir runs/eval-cache] [--folds 5] [--seed 0] [--top-k 3]
+        --out results.json [--cache-dir runs/eval-cache] [--folds 5] [--seed 0] [--top-k 3] \\
+        [--notions notions_msd50.json [--tempo] [--triplets 2000] [--tempo-tolerance 5]]
 
 Manifest rows (JSON lines) need `path` (relative to the manifest's folder) and `soundtrack`.
 Each track is embedded once per preset (`MusicModel.segment_features`, mean over segments =
@@ -11,6 +12,10 @@ Each track is embedded once per preset (`MusicModel.segment_features`, mean over
 saved to `<cache-dir>/<preset>-<fingerprint>/<audio sha256>.npz` at once, so a crashed run
 resumes where it stopped (`cache.py`). What each figure means: `metrics.py`,
 whose rules are also copied into the JSON ("definitions").
+
+--notions (needs --teacher) and --tempo add thesis chapter 5's notion evaluation (`notions.py`):
+per-notion triplet accuracy in each sub-space and the whole vector, R@K and sub-space overlap,
+under each result's "notions" and the report's "notions" (settings, labels, triplet counts).
 """
 
 import argparse
@@ -244,6 +249,9 @@ def evaluate(args, command):
     models = {name: loaded.get(name) or load_preset(name) for name in names}  # fail on a bad name before any audio work
     if args.teacher and not models[args.teacher].tags:
         raise EvaluationError(f"--teacher {args.teacher!r}: the preset has no tags")
+    from training_recipes.evaluation import notions
+
+    checked = notions.check_arguments(args, models)
     labels = np.array([t.soundtrack for t in tracks])
     keys = audio_keys(tracks, args.cache_dir)
     counts = {s: int(n) for s, n in zip(*np.unique(labels, return_counts=True))}
@@ -253,20 +261,21 @@ def evaluate(args, command):
         print(f"warning: {len(duplicates)} audio files appear more than once under different paths",
               file=sys.stderr)
 
-    results, outputs = {}, {}
+    results, outputs, vectors_of = {}, {}, {}
     if args.baseline == "mfcc":
         t0 = time.time()
         raw, fingerprint, stats = mfcc_tracks(tracks, keys, args.cache_dir, args.clip_seconds)
+        vectors_of["mfcc"] = metrics.standardise(raw)
         results["mfcc"] = {"kind": "baseline", "description": "20 MFCCs, mean + std over frames (40-d), "
                            "z-scored over the evaluated tracks", "settings": mfcc.MFCC_SETTINGS,
                            "fingerprint": fingerprint, "embedding_size": raw.shape[1], "n_tags": 0,
                            "cache": stats, "seconds": None,
-                           **metrics.retrieval_metrics(metrics.standardise(raw), labels, args.folds, args.seed)}
+                           **metrics.retrieval_metrics(vectors_of["mfcc"], labels, args.folds, args.seed)}
         results["mfcc"]["seconds"] = round(time.time() - t0, 1)
     for name, model in models.items():
         t0 = time.time()
         vectors, scores, fingerprint, stats = embed_tracks(name, model, tracks, keys, args.cache_dir, args.clip_seconds)
-        outputs[name] = scores
+        outputs[name], vectors_of[name] = scores, vectors
         results[name] = {"kind": "preset", "teacher": name == args.teacher, "directory": str(model.directory),
                          "fingerprint": fingerprint, "embedding_size": int(vectors.shape[1]),
                          "n_tags": len(model.tags), "cache": stats, "seconds": None,
@@ -282,6 +291,8 @@ def evaluate(args, command):
             separation = metrics.style_separation(outputs[name], model.tags, labels, styles)
             if separation:
                 results[name]["style_auc"] = separation
+    notion_report = (notions.evaluate_notions(args, tracks, keys, checked, models, outputs, vectors_of, results)
+                     if args.notions or args.tempo else None)
 
     return {
         "command": command,
@@ -296,6 +307,7 @@ def evaluate(args, command):
         "chance": metrics.chance_levels(labels, args.folds),
         "duplicate_audio": duplicates,
         "results": results,
+        "notions": notion_report,
         "definitions": metrics.__doc__[metrics.__doc__.index("* Retrieval"):].strip(),
         "versions": run_environment(),
         "seconds": round(time.time() - started, 1),
@@ -328,6 +340,10 @@ def format_table(report):
         for tag, entry in r.get("style_auc", {}).items():
             lines.append(f"style AUC  {short_name(name)}: tag {tag!r} vs other styles {_cell(entry['vs_rest'])} "
                          f"({entry['n_positive']} vs {entry['n_negative']} tracks)")
+    if report.get("notions"):
+        from training_recipes.evaluation import notions
+
+        lines += notions.format_table(report)
     return "\n".join(lines)
 
 
@@ -343,6 +359,11 @@ def parse_args(argv):
     parser.add_argument("--styles", type=Path, help="JSON {soundtrack: style} for style-tag ROC-AUC")
     parser.add_argument("--teacher", help="preset whose top-k tags label the tag-agreement ROC-AUC")
     parser.add_argument("--top-k", type=int, default=3, help="teacher tags per track taken as positive")
+    parser.add_argument("--notions", type=Path, help="JSON {\"notions\": {notion: [teacher tags]}}: notion triplets, "
+                        "R@K, sub-space overlap (needs --teacher)")
+    parser.add_argument("--tempo", action="store_true", help="add the tempo notion (librosa beat tracker)")
+    parser.add_argument("--triplets", type=int, default=2000, help="triplets sampled per notion")
+    parser.add_argument("--tempo-tolerance", type=float, default=5.0, help="BPM within which tempos are similar")
     parser.add_argument("--folds", type=int, default=5, help="stratified folds of the linear classifier")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, type=Path, help="results JSON")

@@ -86,6 +86,15 @@ def _leave_one_out_ranking(embeddings, metric):
     return np.argsort(d, axis=1, kind="stable")[:, :-1]
 
 
+def nearest_neighbours(embeddings, k, metric="cosine"):
+    """(N, k): each item's k nearest other items, nearest first (ties by index, as every
+    ranking here); needs 1 <= k <= N - 1."""
+    emb = _array(embeddings, "embeddings", 2)
+    if not 1 <= k <= len(emb) - 1:
+        raise ValueError(f"k must be in [1, {len(emb) - 1}] (N - 1), got {k}")
+    return _leave_one_out_ranking(emb, metric)[:, :k]
+
+
 def _per_tag(score_fn, y_true, y_score, return_details):
     y_true = _array(y_true, "y_true", 2)
     y_score = _array(y_score, "y_score", 2).astype(np.float64)
@@ -230,12 +239,23 @@ def recall_at_k(embeddings, labels_multi_hot, ks=(1, 2, 4, 8), metric="cosine"):
     ks = tuple(int(k) for k in ks)
     if not ks or min(ks) < 1 or max(ks) > len(emb) - 1:
         raise ValueError(f"every K must be in [1, {len(emb) - 1}] (N - 1), got {ks}")
+    return recall_at_k_of_neighbours(nearest_neighbours(emb, max(ks), metric), y, ks)
+
+
+def recall_at_k_of_neighbours(neighbours, labels_multi_hot, ks=(1, 2, 4, 8)):
+    """`recall_at_k` from a given (N, >= max K) neighbour ranking (`nearest_neighbours`), so one
+    ranking serves several label sets."""
+    y = _array(labels_multi_hot, "labels_multi_hot", 2) != 0
+    neighbours, ks = np.asarray(neighbours), tuple(int(k) for k in ks)
+    if not ks or min(ks) < 1:
+        raise ValueError(f"every K must be >= 1, got {ks}")
+    if neighbours.ndim != 2 or len(neighbours) != len(y) or neighbours.shape[1] < max(ks):
+        raise ValueError(f"neighbours {neighbours.shape} do not cover K = {max(ks)} for {len(y)} items")
     n_q = y.sum(1)
     valid = n_q > 0
     if not valid.any():
         raise ValueError("no query has any label")
-    order = _leave_one_out_ranking(emb, metric)
-    retrieved = np.logical_or.accumulate(y[order], axis=1)  # (N, N-1, C) union of top-K labels
+    retrieved = np.logical_or.accumulate(y[neighbours[:, :max(ks)]], axis=1)  # (N, K, C) union of top-K labels
     out = {}
     for k in ks:
         found = (retrieved[:, k - 1] & y).sum(1)
