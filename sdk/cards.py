@@ -197,6 +197,9 @@ def evaluation(metadata, report, report_path):
                          or ("(the teacher)" if result.get("teacher") else ""))
         bold = key == evaluation["self"]
         lines.append(f"| {'**' + label + '**' if bold else label} | " + " | ".join(cells) + " |")
+    from sdk.card_notions import notion_lines
+
+    lines += notion_lines(report, rows, evaluation["self"])
     lines += ["", f"From `{report_path}`, written by:", "", "```bash", _command(report), "```"]
     note = _prose(evaluation.get("note"), metadata)
     if note:

@@ -147,15 +147,37 @@ def targets_of(scores, sample):
     return {"tags": scores[sample[0]], "track": zeros, "tempo": zeros}
 
 
-def song_map(embed, features, track_of_window, windows, soundtrack_of_track):
-    """Soundtrack MAP of the validation tracks' song vectors (mean of their windows' embeddings)."""
-    from training_recipes.evaluation.metrics import mean_average_precision
+class ValidationSongs:
+    """The validation tracks as songs (mean of their windows): soundtrack MAP and, per notion,
+    triplet accuracy in each sub-space and the whole space (labels: the teacher's top tag of
+    the notion in the track's mean scores; tempo: the track's BPM within 5)."""
 
-    vectors = embed(features[windows])
-    tracks = track_of_window[windows]
-    ids = np.unique(tracks)
-    songs = np.stack([vectors[tracks == t].mean(0) for t in ids])
-    return float(mean_average_precision(songs, np.array([soundtrack_of_track[t] for t in ids])))
+    def __init__(self, features, msd_scores, track_of_window, windows, soundtrack_of_track, bpm, tag_names, seed=0):
+        from training_recipes.evaluation import notions
+
+        self.features, self.windows = features[windows], windows
+        tracks = track_of_window[windows]
+        self.ids = np.unique(tracks)
+        self.rows = [np.flatnonzero(tracks == t) for t in self.ids]
+        self.soundtracks = np.array([soundtrack_of_track[t] for t in self.ids])
+        scores = np.stack([msd_scores[windows][r].mean(0) for r in self.rows])
+        grouping = json.loads(NOTIONS_FILE.read_text())["notions"]
+        columns = {n: [tag_names.index(t) for t in tags] for n, tags in grouping.items()}
+        values = {n: v.astype(np.float64) for n, v in notions.notion_labels(scores, columns).items()}
+        values["tempo"] = np.asarray(bpm, np.float64)[self.ids]
+        self.triplets = {n: notions.sample_triplets(v, 2000, notions.notion_seed(seed, n),
+                                                    TEMPO_TOLERANCE if n == "tempo" else 0.0)
+                         for n, v in values.items()}
+
+    def figures(self, embed, layout):
+        from training_recipes.evaluation import metrics, notions
+
+        vectors = embed(self.features)
+        songs = np.stack([vectors[r].mean(0) for r in self.rows])
+        spaces = notions.subspace_slices(layout, songs.shape[1])
+        accuracy = notions.triplet_accuracies(songs, spaces, self.triplets)
+        return {"song_map": float(metrics.mean_average_precision(songs, self.soundtracks)),
+                "triplet_accuracy": accuracy}
 
 
 def train(args):
@@ -202,6 +224,8 @@ def train(args):
     (out / "config.json").write_text(json.dumps(config, indent=1))
     sampler = Sampler(track_of_window, bpm, train_windows, args.seed + state["epoch"])
     val_sample = Sampler(track_of_window, bpm, val_windows, 12345).epoch(shuffle=False)
+    songs_check = ValidationSongs(features, arrays["msd_tags"].astype(np.float32), track_of_window, val_windows,
+                                  soundtracks, bpm, summary["tag_names"])
     while state["epoch"] < args.epochs and state["cuts"] <= args.max_cuts:
         started = time.time()
         sample = sampler.epoch()
@@ -209,11 +233,13 @@ def train(args):
                         epochs=1, verbose=0)
         val = model.evaluate(inputs_of(features, val_sample), targets_of(scores, val_sample),
                              batch_size=1024, verbose=0, return_dict=True)
-        val_map = song_map(lambda x: np.asarray(embedder.predict(x, batch_size=2048, verbose=0)), features,
-                           track_of_window, val_windows, soundtracks)
+        songs = songs_check.figures(lambda x: np.asarray(embedder.predict(x, batch_size=2048, verbose=0)),
+                                    spec["subspaces"])
         state["epoch"] += 1
         row = {"epoch": state["epoch"], "lr": state["lr"], "train_loss": float(fit.history["loss"][-1]),
-               **{f"val_{k}": float(v) for k, v in val.items()}, "val_song_map": val_map,
+               **{f"val_{k}": float(v) for k, v in val.items()}, "val_song_map": songs["song_map"],
+               "val_own_space": {n: a.get(n) for n, a in songs["triplet_accuracy"].items()},
+               "val_whole_space": {n: a["all"] for n, a in songs["triplet_accuracy"].items()},
                "seconds": round(time.time() - started, 1)}
         history.append(row)
         improved = state["best"] is None or row["val_loss"] < state["best"]
@@ -228,10 +254,15 @@ def train(args):
         model.save_weights(out / "last.weights.h5")
         (out / "history.json").write_text(json.dumps(history, indent=1))
         state_path.write_text(json.dumps(state))
-        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
-              + (" *" if improved else ""), flush=True)
+        print(" ".join(_show(k, v) for k, v in row.items()) + (" *" if improved else ""), flush=True)
     print(f"best epoch {state['best_epoch']}: validation loss {state['best']:.4f}")
     return state
+
+
+def _show(key, value):
+    if isinstance(value, dict):
+        return f"{key}=" + ",".join(f"{n}:{'-' if v is None else round(v, 3)}" for n, v in value.items())
+    return f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
 
 
 def parse_args(argv):
