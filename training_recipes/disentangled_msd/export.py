@@ -65,7 +65,9 @@ def export(run, out, weights="best"):
     history = json.loads((run / "history.json").read_text())
     spec, settings = config["spec"], config["settings"]
     backbone = sdk.load(BACKBONE)
-    training_model, _, _ = build_training_model(spec, backbone.embedding_size, settings["track_weight"],
+    outputs = backbone.task.predict(np.zeros((1, backbone.task.window), np.float32), verbose=0)
+    input_size = sum(outputs[i].shape[-1] for i in spec["inputs"])
+    training_model, _, _ = build_training_model(spec, input_size, settings["track_weight"],
                                                 settings["tempo_weight"], settings["margin"], settings["lr"])
     training_model.load_weights(run / f"{weights}.weights.h5")
     task = build_task(spec, backbone)
@@ -75,12 +77,14 @@ def export(run, out, weights="best"):
     rng = np.random.default_rng(0)
     window = rng.standard_normal((2, task.window)).astype(np.float32) * 0.1
     graph = task.predict(window, verbose=0)
-    features = backbone.task.predict(window, verbose=0)["embedding"]
+    reads = backbone.task.predict(window, verbose=0)
+    features = np.concatenate([reads[i] for i in spec["inputs"]], axis=1)
     from zoo.heads import apply_layers
 
     chain = [training_model.get_layer(n) for n in HEAD_LAYERS[:3] if n in {l.name for l in training_model.layers}]
     expected = np.asarray(apply_layers(chain, features))
-    if not np.allclose(graph["embedding"], expected, atol=1e-4):
+    tags = np.asarray(training_model.get_layer("subspace_tags")(expected))
+    if not (np.allclose(graph["embedding"], expected, atol=1e-4) and np.allclose(graph["tags"], tags, atol=1e-4)):
         raise SystemExit("the exported graph does not reproduce the trained head")
 
     best_row = next(r for r in history if r["epoch"] == state["best_epoch"])

@@ -8,6 +8,7 @@ Every `--stride`-th window (default 2: one per 6 s) of the samplecnn-msd recipe'
 windows is kept, window k starting at k * 3 s:
   features   samplecnn-msd's embedding (its 256-d multi-level read-out) of the 59,049
              samples (2.68 s at 22,050 Hz) from there: what the disentangled head reads
+  student_tags  samplecnn-msd's own 50 tag scores of that window (the head reads them too)
   msd_tags   musicnn-msd's 50 tag scores of its 47,616-sample window (2.98 s at 16 kHz)
   mtat_tags  musicnn-mtat's 50 tag scores of the same window (instrument tags to measure)
 Per track: `bpm`, librosa's beat-tracker tempo of its central 2 minutes (section 5.1.3 takes
@@ -65,13 +66,31 @@ def track_outputs(wave, backbone, teachers, batch_size=32, stride=2):
     count = window_count(len(wave))
     keep = np.arange(0, count, stride)
     student = np.stack([wave[window_span_22k(k)[0]:][:STUDENT_SAMPLES] for k in keep])
-    out = {"features": run_batches(backbone, [student], batch_size)["embedding"]}
+    graph = run_batches(backbone, [student], batch_size)
+    out = {"features": graph["embedding"], "student_tags": graph["tags"]}
     audio16 = resample_poly(wave, 320, 441).astype(np.float32)  # 22,050 -> 16,000
     windows = _teacher_windows(audio16, count)[keep]
     for key, (_, network) in teachers.items():
         out[key] = run_batches(network, [windows], batch_size)
     out["bpm"] = np.float32(tempo(wave))
     return {k: np.asarray(v, np.float16 if k != "bpm" else np.float32) for k, v in out.items()}
+
+
+def _add_student_tags(target, path, backbone, batch_size, stride):
+    """Give a track cached before `student_tags` existed its student tag scores (only the
+    backbone runs again)."""
+    from sdk.inference import run_batches
+
+    with np.load(target) as data:
+        done = {k: data[k] for k in data.files}
+    if "skipped" in done or "student_tags" in done:
+        return
+    wave = decode(path)
+    keep = np.arange(0, window_count(len(wave)), stride)
+    student = np.stack([wave[window_span_22k(k)[0]:][:STUDENT_SAMPLES] for k in keep])
+    done["student_tags"] = run_batches(backbone, [student], batch_size)["tags"].astype(np.float16)
+    np.savez(target.parent / "partial.npz", **done)
+    (target.parent / "partial.npz").replace(target)
 
 
 def gather(out, rows, names, stride):
@@ -89,7 +108,7 @@ def gather(out, rows, names, stride):
         tracks.append({**row, "window_offset": offset, "windows": count, "bpm": float(part["bpm"])})
         parts.append(part)
         offset += count
-    arrays = {key: np.concatenate([p[key] for p in parts]) for key in ("features", *TEACHERS)}
+    arrays = {key: np.concatenate([p[key] for p in parts]) for key in ("features", "student_tags", *TEACHERS)}
     arrays["track"] = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p["features"]) for p in parts])
     np.savez(out / "cache.tmp.npz", **arrays)
     (out / "cache.tmp.npz").replace(out / "cache.npz")
@@ -110,9 +129,10 @@ def prepare(corpus, out, limit=None, batch_size=32, stride=2):
     teachers = {key: teacher_network(name) for key, name in TEACHERS.items()}
     for index, row in enumerate(tqdm(rows, desc="tracks", unit="track", file=sys.stdout)):
         target = out / "tracks" / f"{index:05d}.npz"
-        if target.is_file():
-            continue  # done by an earlier run
         path = corpus / row["path"]
+        if target.is_file():
+            _add_student_tags(target, path, backbone, batch_size, stride)
+            continue  # done by an earlier run
         try:
             wave = decode(path)
         except AudioError as error:

@@ -62,11 +62,21 @@ def head_classes(tag_names, mtat_names, mtat_instruments):
     return names, subspaces, mtat_columns
 
 
-def head_spec(class_subspaces, width=64, tempo=True, hidden=512, activation="relu"):
+def head_spec(class_subspaces, width=64, tempo=True, hidden=512, activation="relu", inputs=("embedding",)):
     order = ["genre", "mood", "instrument", "era"] + (["tempo"] if tempo else [])
     layout = {name: [i * width, (i + 1) * width] for i, name in enumerate(order)}
     return {"kind": "disentangled", "subspaces": layout, "class_subspaces": list(class_subspaces),
-            "hidden": hidden, "activation": activation}
+            "hidden": hidden, "activation": activation, "inputs": list(inputs)}
+
+
+def head_inputs(arrays, inputs):
+    """(windows, d) of what the head reads: the cached read-out [+ the backbone's own tag scores]."""
+    columns = {"embedding": "features", "tags": "student_tags"}
+    missing = [columns[i] for i in inputs if columns[i] not in arrays]
+    if missing:
+        raise SystemExit(f"--inputs {','.join(inputs)}: the cache has no {missing}; run prepare.py again "
+                         "(it adds them to the tracks it already holds)")
+    return np.concatenate([arrays[columns[i]].astype(np.float32) for i in inputs], axis=1)
 
 
 def build_training_model(spec, input_size, track_weight, tempo_weight, margin, learning_rate):
@@ -194,8 +204,9 @@ def train(args):
 
     mtat_names = list(sdk.load("musicnn-mtat").tags)
     names, class_subspaces, mtat_columns = head_classes(summary["tag_names"], mtat_names, args.mtat_instruments)
-    spec = head_spec(class_subspaces, args.width, args.tempo_weight > 0, args.hidden, args.activation)
-    features = arrays["features"].astype(np.float32)
+    inputs = [i.strip() for i in args.inputs.split(",") if i.strip()]
+    spec = head_spec(class_subspaces, args.width, args.tempo_weight > 0, args.hidden, args.activation, inputs)
+    features = head_inputs(arrays, inputs)
     scores = arrays["msd_tags"].astype(np.float32)
     if mtat_columns:
         scores = np.concatenate([scores, arrays["mtat_tags"].astype(np.float32)[:, mtat_columns]], axis=1)
@@ -279,6 +290,8 @@ def parse_args(argv):
     parser.add_argument("--width", type=int, default=64, help="units per sub-space")
     parser.add_argument("--hidden", type=int, default=512, help="shared hidden layer (0: none)")
     parser.add_argument("--activation", default="relu", choices=("relu", "linear"))
+    parser.add_argument("--inputs", default="embedding,tags",
+                        help="what the head reads: embedding (the read-out) [,tags (the backbone's tag scores)]")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=60)
