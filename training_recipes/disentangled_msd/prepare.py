@@ -14,7 +14,8 @@ windows is kept, window k starting at k * 3 s:
 Per track: `bpm`, librosa's beat-tracker tempo of its central 2 minutes (section 5.1.3 takes
 one algorithmic tempo per track).
 
-Each track is written to tracks/NNNNN.npz as it is done, so a killed run resumes where it
+`--per-soundtrack N` keeps the first N tracks of each soundtrack (the preset: 10), so long
+soundtracks do not dominate. Each track is written to tracks/NNNNN.npz as it is done, so a killed run resumes where it
 stopped; `cache.npz` + `tracks.json` gather them at the end (what train.py reads). Only the
 training corpus is read: rows of reserved evaluation packages are refused.
 """
@@ -93,13 +94,13 @@ def _add_student_tags(target, path, backbone, batch_size, stride):
     (target.parent / "partial.npz").replace(target)
 
 
-def gather(out, rows, names, stride):
+def gather(out, rows, names, stride, per_soundtrack=None):
     """cache.npz (window rows of every track, in manifest order) + tracks.json from tracks/."""
     parts, tracks, offset = [], [], 0
     for index, row in enumerate(rows):
         path = out / "tracks" / f"{index:05d}.npz"
-        if not path.is_file():
-            continue
+        if row is None or not path.is_file():
+            continue  # not selected (None), or not done
         with np.load(path) as data:
             part = {k: data[k] for k in data.files}
         if "skipped" in part:
@@ -113,23 +114,39 @@ def gather(out, rows, names, stride):
     np.savez(out / "cache.tmp.npz", **arrays)
     (out / "cache.tmp.npz").replace(out / "cache.npz")
     summary = {"backbone": BACKBONE, "teachers": TEACHERS, "tag_names": names, "stride": stride,
+               "per_soundtrack": per_soundtrack,
                "window_hop_seconds": 3.0 * stride, "tracks": tracks}
     (out / "tracks.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def prepare(corpus, out, limit=None, batch_size=32, stride=2):
+def capped(rows, per_soundtrack):
+    """The first `per_soundtrack` rows of each soundtrack, in manifest order (all with None)."""
+    if per_soundtrack is None:
+        return list(rows)
+    seen, kept = {}, []
+    for row in rows:
+        seen[row["soundtrack"]] = seen.get(row["soundtrack"], 0) + 1
+        if seen[row["soundtrack"]] <= per_soundtrack:
+            kept.append(row)
+    return kept
+
+
+def prepare(corpus, out, limit=None, batch_size=32, stride=2, per_soundtrack=None):
     import sdk
     from sdk.inference import CompiledGraph
 
     corpus, out = Path(corpus), Path(out)
     (out / "tracks").mkdir(parents=True, exist_ok=True)
     rows = training_rows(corpus)[:limit]
+    keep = {id(row) for row in capped(rows, per_soundtrack)}
     backbone = CompiledGraph(sdk.load(BACKBONE).task)
     teachers = {key: teacher_network(name) for key, name in TEACHERS.items()}
     for index, row in enumerate(tqdm(rows, desc="tracks", unit="track", file=sys.stdout)):
         target = out / "tracks" / f"{index:05d}.npz"
         path = corpus / row["path"]
+        if id(row) not in keep:
+            continue
         if target.is_file():
             _add_student_tags(target, path, backbone, batch_size, stride)
             continue  # done by an earlier run
@@ -147,7 +164,8 @@ def prepare(corpus, out, limit=None, batch_size=32, stride=2):
         np.savez(out / "tracks" / "partial.npz", **result)
         (out / "tracks" / "partial.npz").replace(target)  # whole or not at all
         log.info("%s: %d windows, %.1f BPM", row["path"], len(result["features"]), result["bpm"])
-    return gather(out, rows, teachers["msd_tags"][0], stride)
+    return gather(out, [row if id(row) in keep else None for row in rows], teachers["msd_tags"][0], stride,
+                  per_soundtrack)
 
 
 def main(argv=None):
@@ -158,12 +176,14 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="first N tracks only (smoke tests)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--stride", type=int, default=2, help="keep every N-th 3 s window (default 2)")
+    parser.add_argument("--per-soundtrack", type=int, default=None,
+                        help="only the first N tracks of each soundtrack (manifest order)")
     args = parser.parse_args(argv)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(filename=Path(args.out) / "prepare.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
     start = time.time()
-    summary = prepare(args.corpus, args.out, args.limit, args.batch_size, args.stride)
+    summary = prepare(args.corpus, args.out, args.limit, args.batch_size, args.stride, args.per_soundtrack)
     windows = sum(t["windows"] for t in summary["tracks"])
     print(f"{len(summary['tracks'])} tracks, {windows} windows, {time.time() - start:.0f} s")
 
