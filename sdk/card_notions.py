@@ -29,30 +29,29 @@ def notion_lines(report, rows, self_key):
     best = {n: max((acc[n].get(space) or 0.0) for _, acc, space in table) for n in notions}
     counts = top.get("triplets", {})
     settings = top.get("settings", {})
+    recalls = {key: (r["notions"]["recall_at_k"] or {}).get("teacher_tags") or {} for _, key, r in rows
+               if "notions" in r}
+    ks = [k for k in ("R@1", "R@8") if any(k in rk for rk in recalls.values())]
+    by_label = {text: key for text, key, _ in rows}
     lines = ["", "### Along each notion (thesis Table 5.5)", "",
              f"Triplet accuracy: for triplets (anchor, positive, negative) of the same tracks, the share where "
              f"the anchor is closer (cosine) to the positive. Positive = the same top tag of {top.get('teacher')} "
              f"within the notion (tempo: within {settings.get('tempo_tolerance_bpm', 5):g} BPM by librosa's beat "
              "tracker), negative = another. Triplets per notion: "
-             + ", ".join(f"{n} {counts.get(n, 0)}" for n in notions) + ". Best per column in bold.", "",
-             "| space | " + " | ".join(notions) + " |", "|---" * (len(notions) + 1) + "|"]
+             + ", ".join(f"{n} {counts.get(n, 0)}" for n in notions) + ". Best per column in bold. "
+             + (f"{' and '.join(ks)}: recall at K in the whole space, relevant = shares one of "
+                f"{top.get('teacher')}'s top {settings.get('recall_teacher_top_k', 3)} tags." if ks else ""), "",
+             "| space | " + " | ".join(notions + ks) + " |", "|---" * (len(notions) + len(ks) + 1) + "|"]
     for name, accuracy, space in table:
+        key = self_key if name.startswith(label[self_key] + ":") else by_label.get(name)
+        recall = recalls.get(key, {}) if space == FULL else {}
         lines.append(f"| {name} | " + " | ".join(
-            _cell(accuracy[n].get(space), accuracy[n].get(space) is not None and accuracy[n].get(space) == best[n])
-            for n in notions) + " |")
-    recalls = [(text, (r["notions"]["recall_at_k"] or {}).get("teacher_tags")) for text, _, r in rows if "notions" in r]
-    recalls = [(text, rk) for text, rk in recalls if rk]
-    if recalls:
-        ks = list(recalls[0][1])
-        lines += ["", f"Recall at K in the whole space (relevant: shares one of {top.get('teacher')}'s top "
-                      f"{settings.get('recall_teacher_top_k', 3)} tags):", "",
-                  "| model | " + " | ".join(ks) + " |", "|---" * (len(ks) + 1) + "|"]
-        lines += [f"| {text} | " + " | ".join(_cell(rk.get(k)) for k in ks) + " |" for text, rk in recalls]
+            [_cell(accuracy[n].get(space), accuracy[n].get(space) is not None and accuracy[n].get(space) == best[n])
+             for n in notions] + [_cell(recall.get(k)) if recall else "" for k in ks]) + " |")
     overlap = own["notions"].get("subspace_overlap") or {}
     pairs = [(s, t, v) for s, others in overlap.items() for t, v in others.items()]
     if pairs:
         lines += ["", f"Top-{settings.get('overlap_k', 10)} overlap between sub-spaces (share of the same "
-                      "neighbours; 1 = the sub-spaces agree):", "",
-                  "| " + " | ".join(f"{s} / {t}" for s, t, _ in pairs) + " |", "|---" * len(pairs) + "|",
-                  "| " + " | ".join(_cell(v) for _, _, v in pairs) + " |"]
+                      "neighbours; 1 = the sub-spaces agree): "
+                  + ", ".join(f"{s} / {t} {_cell(v)}" for s, t, v in pairs) + "."]
     return lines

@@ -60,7 +60,7 @@ def test_each_preset_is_one_keras_graph_rebuilt_in_safe_mode(preset_id):
     # Its parts, declared rather than found by name.
     assert model.frontend is model.task.parts.frontend and model.backbone is model.task.parts.backbone
     assert len(model.stage_names) >= 5 and model.embedding_size == int(model.metadata["embedding_size"])
-    assert (model.readout is not None) == (preset_id == "samplecnn-msd")
+    assert (model.readout is not None) == (preset_id in ("samplecnn-msd", "disentangled-msd"))
 
 
 def test_levels_work_on_every_preset_and_name_the_stages():
