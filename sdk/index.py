@@ -457,9 +457,13 @@ def model_identity(model):
     it} of a loaded sdk.MusicModel, as a catalog records it."""
     from sdk.presets import PRESETS
 
-    source = None if model.preset_id in PRESETS or model.directory is None else str(model.directory)
-    return {"model": model.preset_id, "model_sha256": (model.metadata.get("files") or {}).get("model.weights.h5"),
-            "model_source": source}
+    sha256 = (model.metadata.get("files") or {}).get("model.weights.h5")
+    spec = PRESETS.get(model.preset_id)
+    # A registered id loads these weights only if they are the registered ones; a directory
+    # whose metadata names a registered preset (a re-export, a fine-tune) is its own source.
+    registered = spec is not None and spec.weights_sha256.get("model.weights.h5") == sha256
+    source = None if registered or model.directory is None else str(model.directory)
+    return {"model": model.preset_id, "model_sha256": sha256, "model_source": source}
 
 
 def searchable_catalog(catalog, model, allow_other_model=False):
