@@ -146,25 +146,30 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
         search = lambda fn: guarded(fn, len(searched))
         embed = dict(concurrency_id="embed", concurrency_limit=1)  # one embedding at a time per server
         clip_go.click(search(lambda path, p: new_query(engine.check_audio(path), Path(path or "").name, p)),
-                      [clip, panel], searched, **embed)
+                      [clip, panel], searched, api_name="search_clip", **embed)
         tracks_go.click(search(lambda ids, p: new_query(_one_or_many(ids), _labels(ids, tracks), p)),
-                        [picked, panel], searched, **embed)
+                        [picked, panel], searched, api_name="search_tracks", **embed)
         tags_go.click(search(lambda p, *chosen: new_query(*_tag_query(dict(zip(tag_boxes, chosen)), engine), p)),
-                      [panel, *tag_boxes.values()], searched, **embed)
+                      [panel, *tag_boxes.values()], searched, api_name="search_tags", **embed)
         meta_go.click(search(lambda value, p: new_query(_required(value, "a soundtrack or composer"), value, p)),
-                      [meta, panel], searched, **embed)
+                      [meta, panel], searched, api_name="search_metadata", **embed)
         if engine.subspaces:
             mix_go.click(search(lambda path, p, *parts: new_query(*_mix_query(dict(zip(mix_boxes, parts)), path,
                                                                                engine, tracks), p)),
-                         [clip, panel, *mix_boxes.values()], searched, **embed)
+                         [clip, panel, *mix_boxes.values()], searched, api_name="search_mix", **embed)
         for control in [*sliders, panel]:
             event = control.input if control in sliders else control.change
             event(guarded(rerank, 4), [query_state, panel, *sliders], [query_state, cards_state, plot, status],
-                  trigger_mode="always_last", concurrency_limit=8)
+                  trigger_mode="always_last", concurrency_limit=8, api_name="rerank")
     app.demo_css = views.CSS
     app.allowed_paths = sorted({str(Path(p).parent) for p in audio.values() if p})
     app.engine = engine
     return app
+
+
+def handler(app, api_name):
+    """The Python function behind one of the app's named events (for tests and scripting)."""
+    return next(f.fn for f in app.fns.values() if f.api_name == api_name)
 
 
 def _required(value, what):

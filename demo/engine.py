@@ -82,7 +82,7 @@ class SearchEngine:
             raise QueryError(f"{name}: not an audio file; use {', '.join(AUDIO_EXTENSIONS)}.")
         size_mb = os.path.getsize(path) / 2**20
         if size_mb > self.max_upload_mb:
-            raise QueryError(f"{name}: {size_mb:.1f} MB is over the {self.max_upload_mb:g} MB limit.")
+            raise QueryError(f"{name}: {size_mb:.2f} MB is over the {self.max_upload_mb:g} MB limit.")
         try:
             duration = audio_info(path)["duration"]
         except AudioError as error:

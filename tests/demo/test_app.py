@@ -1,0 +1,88 @@
+"""demo/app.py's handlers and demo/catalog.py, without a browser (the e2e test has one)."""
+
+import shutil
+
+import pytest
+
+import demo.catalog as democat
+from demo.app import build_app, handler, main
+from demo.engine import FULL
+
+
+@pytest.fixture(scope="module")
+def app(demo_catalog):
+    model, catalog, directory = demo_catalog
+    return build_app(model, catalog, directory, map_method="pca", k=5)
+
+
+def test_a_catalog_track_search_shows_cards_with_players_and_tags(app, demo_catalog, demo_music):
+    _, catalog, _ = demo_catalog
+    query, cards, figure, status, tags, *sliders = handler(app, "search_tracks")(["tone0.wav"], FULL)
+    assert len(cards) == 5 and "tone0.wav" not in [id for _, id in cards]
+    assert all("<audio" in html and "/gradio_api/file=" in html and "CC0-1.0" in html for html, _ in cards)
+    assert "Tone 200 Hz" in status and figure.axes[0].get_legend() is not None
+    assert [s["value"] for s in sliders] == [0.0, 0.0, 1.0]  # low, high, full: the whole space
+    assert str(demo_music) in app.allowed_paths
+    assert tags.startswith("Query's top tags") and catalog.get("tone0.wav")["top_tags"][0] in tags
+
+
+def test_sliders_rerank_the_cached_query_without_embedding(app, demo_catalog, demo_music, monkeypatch):
+    model = demo_catalog[0]
+    calls = []
+    embed = model.embed
+    monkeypatch.setattr(model, "embed", lambda *a, **k: calls.append(a) or embed(*a, **k))
+    query, cards, *_ = handler(app, "search_clip")(str(demo_music / "tone3.wav"), FULL)
+    assert len(calls) == 1 and query.label == "tone3.wav"
+    rerank = handler(app, "rerank")
+    orders = [[id for _, id in rerank(query, FULL, low, high, full)[1]] for low, high, full in
+              ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.5, 0.5, 0.5))]
+    assert len(calls) == 1 and all(len(order) == 5 for order in orders)
+    assert orders[0] != orders[1]  # the low and high sub-spaces of the tiny model disagree
+
+
+def test_a_bad_file_gives_the_message_in_the_status(app, tmp_path):
+    (tmp_path / "broken.wav").write_text("this is not audio")
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    for name, message in (("broken.wav", "could not read it as audio"), ("notes.pdf", "not an audio file")):
+        outputs = handler(app, "search_clip")(str(tmp_path / name), FULL)
+        status = outputs[3]
+        assert status.startswith("**Could not search:**") and name in status and message in status
+        assert "Traceback" not in status and all(o == {"__type__": "update"} for i, o in enumerate(outputs) if i != 3)
+    assert "Pick at least one track" in handler(app, "search_tracks")([], FULL)[3]
+
+
+def test_mix_and_match_and_metadata_prototypes(app):
+    query, cards, _, status, _, low, high, full = handler(app, "search_mix")(None, FULL, "tone0.wav", "tone5.wav")
+    assert (low["value"], high["value"], full["value"]) == (1.0, 1.0, 0.0)
+    assert "low: Tone 200 Hz (Low Tones)" in status and len(cards) == 5
+    assert "needs" not in status and "uploaded" not in status
+    assert "upload or record" in handler(app, "search_mix")(None, FULL, "__clip__", "")[3]
+    query, cards, *_ = handler(app, "search_metadata")("High Tones", FULL)
+    assert query.label == "High Tones" and len(cards) == 5
+
+
+def test_the_map_is_computed_once_and_cached_beside_the_catalog(demo_catalog, monkeypatch):
+    _, catalog, directory = demo_catalog
+    first = democat.catalog_map(catalog, directory, "pca")
+    assert set(first) == {"full", "low", "high"} and first["low"].shape == (len(catalog), 2)
+    assert directory.with_name(directory.name + ".map-pca.npz").is_file()
+    monkeypatch.setattr(democat, "_project_or_line", lambda *a: pytest.fail("recomputed a cached map"))
+    again = democat.catalog_map(catalog, directory, "pca")
+    assert all((again[k] == first[k]).all() for k in first)
+
+
+def test_the_default_catalog_explains_itself_without_debian_tools(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    with pytest.raises(democat.NoDebianTools, match="MUSIC="):
+        democat.fetch_corpus(tmp_path / "corpus")
+    from training_recipes.corpus.packages.packages import RESERVED
+
+    with pytest.raises(ValueError, match="reserved"):
+        democat.fetch_corpus(tmp_path / "corpus", packages=[sorted(RESERVED)[0]])
+    assert not set(democat.DEFAULT_PACKAGES) & RESERVED
+
+
+def test_the_cli_asks_for_a_catalog(tmp_path, monkeypatch):
+    monkeypatch.delenv(democat.CATALOG_REPO_ENV, raising=False)
+    with pytest.raises(SystemExit, match="no catalog"):
+        main(["--data", str(tmp_path)])
