@@ -3,8 +3,9 @@ user's music, or a Hugging Face dataset; plus the 2-D map of each, cached beside
 
     python -m demo.catalog default [--corpus DIR] [--preset ID] [--data data/demo]
     python -m demo.catalog folder MUSIC [--preset ID] [--data data/demo]
+    python -m demo.catalog export CATALOG OUT   # a Hub dataset for a Space: OUT/catalog + OUT/audio
 
-Each prints the catalog directory. A cached catalog is reused while it was made by the same
+The first two print the catalog directory. A cached catalog is reused while it was made by the same
 weights (its sha256 is in the directory name), so a new preset builds a new one.
 """
 
@@ -52,8 +53,16 @@ def fetch_corpus(out, packages=DEFAULT_PACKAGES, cache=None):
             f"The default demo catalog is made of free game soundtracks fetched from Debian, which needs "
             f"{' and '.join(missing)} (not found: this is not a Debian/Ubuntu machine). Serve your own "
             "music instead: make demo MUSIC=/path/to/a/folder/of/audio")
-    results = build(out, list(packages), cache=str(cache or Path(out).parent / "debs"))
+    fetch = lambda: build(out, list(packages), cache=str(cache or Path(out).parent / "debs"))
+    results = fetch()
     failed = [r for r in results if str(r["status"]).startswith("failed")]
+    if len(failed) == len(results):  # a fresh machine: apt's package lists may be empty
+        import subprocess
+
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "update", "-qq"], check=False)
+        results = fetch()
+        failed = [r for r in results if str(r["status"]).startswith("failed")]
     if len(failed) == len(results):
         raise RuntimeError(f"no soundtrack could be fetched ({failed[0]['status']}); try `sudo apt-get update`")
     return Path(out) / "manifest.jsonl"
@@ -142,6 +151,28 @@ def hub_catalog(repo_id, local_dir="data/space-catalog"):
     return root / "catalog"
 
 
+def export_for_hub(catalog_dir, out):
+    """Copy a catalog and its audio into `out` as a Hub dataset: out/catalog (item paths
+    relative to `out`) and out/audio/<id>. Upload it with
+    `huggingface-cli upload --repo-type dataset ORG/NAME OUT` and name it in $DEMO_CATALOG_REPO."""
+    from sdk import Catalog
+
+    catalog, out = Catalog.load(catalog_dir), Path(out)
+    roots = audio_roots(catalog_dir)
+    copy = Catalog(catalog.embedding_size, catalog.subspaces, catalog.model, model_sha256=catalog.model_sha256,
+                   fields=catalog.fields, model_source=None)
+    for item in catalog.items:
+        source = resolve_audio(item, roots)
+        if source is None:
+            raise ValueError(f"{item['id']}: audio file {item.get('path')} not found")
+        relative = Path("audio") / item["id"]
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, out / relative)
+        copy.add(item["id"], catalog.vector(item["id"]), [{**item, "path": relative.as_posix()}])
+    copy.save(out / "catalog")
+    return out / "catalog"
+
+
 def audio_roots(catalog_dir):
     """Folders an item's relative path may be relative to: the catalog's and its parent."""
     catalog_dir = Path(catalog_dir).resolve()
@@ -192,8 +223,9 @@ def _project_or_line(rows, method):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m demo.catalog", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", choices=["default", "folder"])
-    parser.add_argument("music", nargs="?", help="folder of audio (for `folder`)")
+    parser.add_argument("source", choices=["default", "folder", "export"])
+    parser.add_argument("music", nargs="?", help="folder of audio (folder); the catalog (export)")
+    parser.add_argument("out", nargs="?", help="where to write the Hub dataset (export)")
     parser.add_argument("--preset", default="disentangled-msd")
     parser.add_argument("--data", default="data/demo", help="where catalogs are cached")
     parser.add_argument("--corpus", help="an existing corpus builder output to take the soundtracks from")
@@ -201,8 +233,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import sdk
 
+    if args.source == "export":
+        if not (args.music and args.out):
+            parser.error("export needs CATALOG and OUT")
+        print(export_for_hub(args.music, args.out))
+        return 0
     try:
         model = sdk.load(args.preset)
+        model.progress = False
         if args.source == "folder":
             if not args.music:
                 parser.error("folder needs MUSIC")
