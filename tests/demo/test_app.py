@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 import demo.catalog as democat
+import sdk
 from demo.app import build_app, handler, main
 from demo.engine import FULL
 
@@ -86,3 +87,17 @@ def test_the_cli_asks_for_a_catalog(tmp_path, monkeypatch):
     monkeypatch.delenv(democat.CATALOG_REPO_ENV, raising=False)
     with pytest.raises(SystemExit, match="no catalog"):
         main(["--data", str(tmp_path)])
+
+
+def test_a_catalog_exported_for_a_space_finds_its_audio(demo_catalog, tmp_path, monkeypatch):
+    _, catalog, directory = demo_catalog
+    exported = democat.export_for_hub(directory, tmp_path / "dataset")
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download",
+                        lambda repo_id, repo_type, local_dir: str(tmp_path / "dataset"))
+    assert democat.hub_catalog("org/demo-catalog") == exported
+    copy = sdk.Catalog.load(exported)
+    assert copy.ids == catalog.ids and all(not item["path"].startswith("/") for item in copy.items)
+    found = [democat.resolve_audio(item, democat.audio_roots(exported)) for item in copy.items]
+    assert all(path and path.startswith(str(tmp_path / "dataset" / "audio")) for path in found)
