@@ -45,13 +45,14 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
     metadata = engine.metadata_choices()
 
     def outputs_for(query, sliders, panel):
+        """[shown ids, map, status, k row visibilities, k result cards] of a cached query."""
         hits = engine.rank(query, sliders)
         ratings = {**{p: "liked" for p in query.positives}, **{n: "disliked" for n in query.negatives}}
-        cards = [(views.result_html(rank, hit, audio[hit["id"]], engine.subspaces, ratings.get(hit["id"])),
-                  hit["id"]) for rank, hit in enumerate(hits, 1)]
-        plot = draw(query, hits, panel)
+        cards = [views.result_html(rank, hit, audio[hit["id"]], engine.subspaces, ratings.get(hit["id"]))
+                 for rank, hit in enumerate(hits, 1)]
         feedback = f" · {len(query.positives)} liked, {len(query.negatives)} disliked" if ratings else ""
-        return cards, plot, f"Results for **{query.label}**{feedback}"
+        return [[hit["id"] for hit in hits], draw(query, hits, panel), f"Results for **{query.label}**{feedback}",
+                *[gr.update(visible=i < len(hits)) for i in range(engine.k)], *(cards + [""] * (engine.k - len(cards)))]
 
     def draw(query, hits, panel):
         frame = views.map_frame(engine, points, panel, query, hits, query.positives if query else ())
@@ -60,13 +61,12 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
     def new_query(spec, label, panel):
         query = engine.make_query(spec, label)
         sliders = engine.default_sliders(spec)
-        cards, plot, status = outputs_for(query, sliders, panel)
         fallback = catalog.get(spec).get("top_tags") if isinstance(spec, str) and spec in catalog else None
         tags = views.tags_markdown(engine.top_tags(query), fallback)
-        return [query, cards, plot, status, tags, *[gr.update(value=sliders[n]) for n in names]]
+        return [query, *outputs_for(query, sliders, panel), tags, *[gr.update(value=sliders[n]) for n in names]]
 
     def guarded(fn, count):
-        """fn's outputs, or on a QueryError only the status (the 4th output) set to its message."""
+        """fn's outputs, or on a QueryError only the status (output 3 of `results`) set to its message."""
         def run(*args):
             try:
                 return fn(*args)
@@ -79,7 +79,7 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
                     f"{len(catalog)} tracks · dimensions: {', '.join(engine.subspaces) or 'one space'}. "
                     "Query by a clip, catalog tracks, a model tag, a soundtrack or composer, or mix them per "
                     "dimension; weigh the dimensions with the sliders; rate results to refine.")
-        query_state, cards_state = gr.State(None), gr.State([])
+        query_state, ids_state = gr.State(None), gr.State([])  # the cached query; the ids shown, in order
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Tabs():
@@ -116,33 +116,34 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
         tags_md = gr.Markdown("", elem_id="query-tags")
         with gr.Row():
             with gr.Column(scale=3, elem_id="results"):
-                @gr.render(inputs=[cards_state], triggers=[cards_state.change])
-                def show(cards):
-                    for html, id in cards:
-                        with gr.Row(elem_classes=["result"], equal_height=True):
-                            gr.HTML(html, padding=False)
-                            with gr.Column(scale=0, min_width=120):
-                                up = gr.Button("More like this", size="sm", elem_classes=["thumb-up"])
-                                down = gr.Button("Less like this", size="sm", elem_classes=["thumb-down"])
-                        for button, liked in ((up, True), (down, False)):
-                            button.click(guarded(lambda q, p, *s, id=id, liked=liked: rate(q, id, liked, p, s), 4),
-                                         [query_state, panel, *sliders], [query_state, cards_state, plot, status],
-                                         concurrency_limit=4)
+                rows, cards, thumbs = [], [], []
+                for i in range(engine.k):  # fixed rows, filled per search: no handler goes stale
+                    with gr.Row(visible=False, elem_classes=["result"], equal_height=True) as row:
+                        cards.append(gr.HTML("", padding=False))
+                        with gr.Column(scale=0, min_width=120):
+                            thumbs += [(i, True, gr.Button("More like this", size="sm", elem_classes=["thumb-up"])),
+                                       (i, False, gr.Button("Less like this", size="sm", elem_classes=["thumb-down"]))]
+                    rows.append(row)
             with gr.Column(scale=2):
                 plot = gr.Plot(draw(None, (), FULL), label="Catalog map", elem_id="map", format="png")
 
-        def rate(query, id, liked, panel_name, slider_values):
-            if query is None:
+        results = [query_state, ids_state, plot, status, *rows, *cards]
+
+        def rate(query, ids, index, liked, panel_name, slider_values):
+            if query is None or index >= len(ids):
                 raise QueryError("Search first.")
-            query = query.rated(id, liked)
+            query = query.rated(ids[index], liked)
             return [query, *outputs_for(query, dict(zip(names, slider_values)), panel_name)]
 
         def rerank(query, panel_name, *slider_values):
             if query is None:
-                return [query, gr.update(), draw(None, (), panel_name), gr.update()]
+                return [None, gr.update(), draw(None, (), panel_name)] + [gr.update()] * (len(results) - 3)
             return [query, *outputs_for(query, dict(zip(names, slider_values)), panel_name)]
 
-        searched = [query_state, cards_state, plot, status, tags_md, *sliders]
+        for index, liked, button in thumbs:
+            button.click(guarded(lambda q, ids, p, *s, i=index, up=liked: rate(q, ids, i, up, p, s), len(results)),
+                         [query_state, ids_state, panel, *sliders], results, concurrency_limit=4, api_name="rate")
+        searched = [*results, tags_md, *sliders]
         search = lambda fn: guarded(fn, len(searched))
         embed = dict(concurrency_id="embed", concurrency_limit=1)  # one embedding at a time per server
         clip_go.click(search(lambda path, p: new_query(engine.check_audio(path), Path(path or "").name, p)),
@@ -159,7 +160,7 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
                          [clip, panel, *mix_boxes.values()], searched, api_name="search_mix", **embed)
         for control in [*sliders, panel]:
             event = control.input if control in sliders else control.change
-            event(guarded(rerank, 4), [query_state, panel, *sliders], [query_state, cards_state, plot, status],
+            event(guarded(rerank, len(results)), [query_state, panel, *sliders], results,
                   trigger_mode="always_last", concurrency_limit=8, api_name="rerank")
     app.demo_css = views.CSS
     app.allowed_paths = sorted({str(Path(p).parent) for p in audio.values() if p})

@@ -46,7 +46,7 @@ def result_html(rank, hit, audio_path, subspaces, rating=None):
     player = (f'<audio controls preload="none" src="{html.escape(file_url(audio_path))}"></audio>'
               if audio_path else '<span class="sub">(audio not available)</span>')
     classes = "result-card" + (f" {rating}" if rating else "")
-    return (f'<div class="{classes}" data-id="{html.escape(hit["id"])}"><span class="rank">{rank}</span>'
+    return (f'<div class="{classes}" data-id="{html.escape(hit["id"])}" data-score="{hit["score"]:.5f}"><span class="rank">{rank}</span>'
             f'<div class="meta"><div class="title">{esc(hit.get("title") or track_label(hit))}</div>'
             f'<div class="sub">{esc(hit.get("soundtrack") or hit.get("album") or hit.get("folder"))} · '
             f'{esc(hit.get("composer") or hit.get("artist"))} · licence {esc(hit.get("licence"))} · '

@@ -10,19 +10,32 @@ from demo.app import build_app, handler, main
 from demo.engine import FULL
 
 
+K = 5
+
+
+def unpack(outputs):
+    """A search's outputs by name: query, ids, figure, status, rows, cards, then tags, sliders."""
+    query, ids, figure, status = outputs[:4]
+    rows, cards, rest = outputs[4:4 + K], outputs[4 + K:4 + 2 * K], outputs[4 + 2 * K:]
+    return dict(query=query, ids=ids, figure=figure, status=status, rows=rows, cards=cards,
+                tags=rest[0] if rest else None, sliders=rest[1:])
+
+
 @pytest.fixture(scope="module")
 def app(demo_catalog):
     model, catalog, directory = demo_catalog
-    return build_app(model, catalog, directory, map_method="pca", k=5)
+    return build_app(model, catalog, directory, map_method="pca", k=K)
 
 
 def test_a_catalog_track_search_shows_cards_with_players_and_tags(app, demo_catalog, demo_music):
     _, catalog, _ = demo_catalog
-    query, cards, figure, status, tags, *sliders = handler(app, "search_tracks")(["tone0.wav"], FULL)
-    assert len(cards) == 5 and "tone0.wav" not in [id for _, id in cards]
-    assert all("<audio" in html and "/gradio_api/file=" in html and "CC0-1.0" in html for html, _ in cards)
-    assert "Tone 200 Hz" in status and figure.axes[0].get_legend() is not None
-    assert [s["value"] for s in sliders] == [0.0, 0.0, 1.0]  # low, high, full: the whole space
+    out = unpack(handler(app, "search_tracks")(["tone0.wav"], FULL))
+    assert len(out["ids"]) == K and "tone0.wav" not in out["ids"] and all(r["visible"] for r in out["rows"])
+    for id, html in zip(out["ids"], out["cards"]):
+        assert f'data-id="{id}"' in html and "<audio" in html and "/gradio_api/file=" in html and "CC0-1.0" in html
+    assert "Tone 200 Hz" in out["status"] and out["figure"].axes[0].get_legend() is not None
+    assert [s["value"] for s in out["sliders"]] == [0.0, 0.0, 1.0]  # low, high, full: the whole space
+    tags = out["tags"]
     assert str(demo_music) in app.allowed_paths
     assert tags.startswith("Query's top tags") and catalog.get("tone0.wav")["top_tags"][0] in tags
 
@@ -32,13 +45,23 @@ def test_sliders_rerank_the_cached_query_without_embedding(app, demo_catalog, de
     calls = []
     embed = model.embed
     monkeypatch.setattr(model, "embed", lambda *a, **k: calls.append(a) or embed(*a, **k))
-    query, cards, *_ = handler(app, "search_clip")(str(demo_music / "tone3.wav"), FULL)
+    query = unpack(handler(app, "search_clip")(str(demo_music / "tone3.wav"), FULL))["query"]
     assert len(calls) == 1 and query.label == "tone3.wav"
     rerank = handler(app, "rerank")
-    orders = [[id for _, id in rerank(query, FULL, low, high, full)[1]] for low, high, full in
+    orders = [unpack(rerank(query, FULL, low, high, full))["ids"] for low, high, full in
               ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.5, 0.5, 0.5))]
-    assert len(calls) == 1 and all(len(order) == 5 for order in orders)
+    assert len(calls) == 1 and all(len(order) == K for order in orders)
     assert orders[0] != orders[1]  # the low and high sub-spaces of the tiny model disagree
+
+
+def test_thumbs_rate_the_shown_result_and_rerank(app):
+    out = unpack(handler(app, "search_tracks")(["tone0.wav"], FULL))
+    rate = [f.fn for f in app.fns.values() if f.api_name and f.api_name.startswith("rate")]
+    assert len(rate) == 2 * K  # one "more" and one "less" button per result row
+    disliked = unpack(rate[1](out["query"], out["ids"], FULL, 0.0, 0.0, 1.0))  # row 0's "less like this"
+    assert disliked["query"].negatives == (out["ids"][0],) and out["ids"][0] not in disliked["ids"]
+    assert "1 disliked" in disliked["status"]
+    assert "Search first" in rate[0](None, [], FULL, 0.0, 0.0, 1.0)[3]
 
 
 def test_a_bad_file_gives_the_message_in_the_status(app, tmp_path):
@@ -46,20 +69,20 @@ def test_a_bad_file_gives_the_message_in_the_status(app, tmp_path):
     (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
     for name, message in (("broken.wav", "could not read it as audio"), ("notes.pdf", "not an audio file")):
         outputs = handler(app, "search_clip")(str(tmp_path / name), FULL)
-        status = outputs[3]
+        status = unpack(outputs)["status"]
         assert status.startswith("**Could not search:**") and name in status and message in status
         assert "Traceback" not in status and all(o == {"__type__": "update"} for i, o in enumerate(outputs) if i != 3)
     assert "Pick at least one track" in handler(app, "search_tracks")([], FULL)[3]
 
 
 def test_mix_and_match_and_metadata_prototypes(app):
-    query, cards, _, status, _, low, high, full = handler(app, "search_mix")(None, FULL, "tone0.wav", "tone5.wav")
-    assert (low["value"], high["value"], full["value"]) == (1.0, 1.0, 0.0)
-    assert "low: Tone 200 Hz (Low Tones)" in status and len(cards) == 5
-    assert "needs" not in status and "uploaded" not in status
+    out = unpack(handler(app, "search_mix")(None, FULL, "tone0.wav", "tone5.wav"))
+    assert [s["value"] for s in out["sliders"]] == [1.0, 1.0, 0.0]
+    assert "low: Tone 200 Hz (Low Tones)" in out["status"] and len(out["ids"]) == K
+    assert {"tone0.wav", "tone5.wav"}.isdisjoint(out["ids"])  # the tracks queried are not results
     assert "upload or record" in handler(app, "search_mix")(None, FULL, "__clip__", "")[3]
-    query, cards, *_ = handler(app, "search_metadata")("High Tones", FULL)
-    assert query.label == "High Tones" and len(cards) == 5
+    out = unpack(handler(app, "search_metadata")("High Tones", FULL))
+    assert out["query"].label == "High Tones" and len(out["ids"]) == K
 
 
 def test_the_map_is_computed_once_and_cached_beside_the_catalog(demo_catalog, monkeypatch):

@@ -18,6 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 CARD_IDS = "() => Array.from(document.querySelectorAll('.result-card')).map(e => e.dataset.id)"
+CARD_SCORES = "() => Array.from(document.querySelectorAll('.result-card')).map(e => e.dataset.id + ' ' + e.dataset.score)"
 
 pytestmark = pytest.mark.e2e
 
@@ -86,8 +87,10 @@ def test_search_rerank_feedback_and_a_bad_file_in_chromium(served, tmp_path):
                 for _ in range(20):
                     page.keyboard.press(key)
             query = app.engine.make_query("tone0.wav")
-            expected = [h["id"] for h in app.engine.rank(query, {"low": 1.0, "high": 0.0, FULL: 0.0})]
-            page.wait_for_function(f"ids => ({CARD_IDS})().join() === ids.join()", arg=expected)
+            hits = app.engine.rank(query, {"low": 1.0, "high": 0.0, FULL: 0.0})
+            final = [f"{h['id']} {h['score']:.5f}" for h in hits]  # scores: these weights, not a step on the way
+            page.wait_for_function(f"want => ({CARD_SCORES})().join() === want.join()", arg=final)
+            expected = [h["id"] for h in hits]
             # Feedback: "less like this" on the top result re-ranks without it.
             page.locator(".result").first.locator(".thumb-down").click()
             page.wait_for_function(f"ids => ({CARD_IDS})().length && ({CARD_IDS})().join() !== ids.join()",
