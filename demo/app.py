@@ -213,7 +213,8 @@ def _mix_query(parts, clip_path, engine, tracks):
         clip_path = engine.check_audio(clip_path)
     spec = {name: clip_path if value == CLIP else value for name, value in parts.items()}
     by_id = {id: label for label, id in tracks}
-    label = "; ".join(f"{n}: {'clip' if v == CLIP else by_id.get(v, v)}" for n, v in parts.items())
+    name = lambda v: "clip" if v == CLIP else by_id.get(v) or (f"tag {v[4:]}" if v.startswith("tag:") else v)
+    label = "; ".join(f"{n}: {name(v)}" for n, v in parts.items())
     return spec, label
 
 

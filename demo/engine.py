@@ -145,6 +145,8 @@ class SearchEngine:
         for tag, home in self.tag_homes.items():
             start, stop = self.layout[home] if home in self.layout else (0, len(query.vector))
             part = query.vector[start:stop]
+            if not np.any(part):  # a mix that left this sub-space out
+                continue
             cos = float(part @ vectors[tag][start:stop] / (np.linalg.norm(part) + 1e-12))
             out.setdefault(home, []).append((tag, cos))
         return {home: sorted(pairs, key=lambda p: -p[1])[:n] for home, pairs in out.items()}

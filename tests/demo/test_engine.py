@@ -125,3 +125,12 @@ def test_model_tags_by_sub_space_and_the_query_top_tags(model):
     assert set(hits[:2]) == {"near-high", "high-twin"}
     top = engine.top_tags(engine.make_query(catalog.vector("near-high")), n=1)
     assert top[FULL][0][0] == "bright"
+
+
+def test_top_tags_skip_the_sub_spaces_a_mix_leaves_out(model):
+    catalog, vector = hand_made(model)
+    tagged = model.fit_prototypes(catalog, {"low-twin": "warm", "near-high": "bright"})
+    engine = SearchEngine(tagged, catalog)
+    engine.tag_homes = {"warm": "low", "bright": "high"}  # as a disentangled head's tags would lie
+    query = engine.make_query({"low": "low-twin"})
+    assert list(engine.top_tags(query)) == ["low"]
