@@ -48,7 +48,8 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
         """[shown ids, map, status, k row visibilities, k result cards] of a cached query."""
         hits = engine.rank(query, sliders)
         ratings = {**{p: "liked" for p in query.positives}, **{n: "disliked" for n in query.negatives}}
-        cards = [views.result_html(rank, hit, audio[hit["id"]], engine.subspaces, ratings.get(hit["id"]))
+        spread = engine.spread(query)
+        cards = [views.result_html(rank, hit, audio[hit["id"]], engine.subspaces, ratings.get(hit["id"]), spread)
                  for rank, hit in enumerate(hits, 1)]
         feedback = f" · {len(query.positives)} liked, {len(query.negatives)} disliked" if ratings else ""
         return [[hit["id"] for hit in hits], draw(query, hits, panel), f"Results for **{query.label}**{feedback}",

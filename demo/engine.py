@@ -151,6 +151,20 @@ class SearchEngine:
             out.setdefault(home, []).append((tag, cos))
         return {home: sorted(pairs, key=lambda p: -p[1])[:n] for home, pairs in out.items()}
 
+    def spread(self, query, low=5, high=95):
+        """{sub-space or FULL: (low, high) percentiles of the query's cosines to every catalog
+        track there}: what a result's similarity bar is measured against."""
+        if not hasattr(self, "_matrix"):
+            self._matrix = np.stack([self.catalog.vector(i) for i in self.catalog.ids]).astype(np.float32)
+        out, parts = {}, []
+        for name, (start, stop) in self.layout.items():
+            part = query.vector[start:stop]
+            cos = self._matrix[:, start:stop] @ (part / (np.linalg.norm(part) + 1e-12))
+            parts.append(cos)
+            out[name] = tuple(float(x) for x in np.percentile(cos, [low, high]))
+        out[FULL] = tuple(float(x) for x in np.percentile(np.mean(parts, 0), [low, high]))
+        return out
+
     def neighbours(self, query, subspace, k=5):
         """(ids, cosines) of the query's k nearest tracks in one sub-space (FULL: all alike)."""
         weights = None if subspace == FULL or subspace not in self.layout else {subspace: 1.0}

@@ -22,8 +22,8 @@ def free_port():
 
 
 def capture(url, out, track, slider=None, width=1400):
-    """Search `url`'s app for the catalog track whose label contains `track`, raise `slider`
-    (a sub-space) to the top, and save a full-page PNG at `out`."""
+    """Search `url`'s app for the catalog track whose label contains `track`, weigh `slider`
+    (a sub-space) alone, and save a full-page PNG at `out`."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -41,10 +41,16 @@ def capture(url, out, track, slider=None, width=1400):
             page.locator("#search-tracks").click()
             page.wait_for_selector(".result-card")
             if slider:
-                page.locator(f"#slider-{slider} input[type=range]").focus()
-                for _ in range(20):
-                    page.keyboard.press("ArrowRight")
-                page.wait_for_timeout(1500)  # the re-rank (trigger_mode always_last) settles
+                for name, key in ((slider, "ArrowRight"), ("full", "ArrowLeft")):
+                    page.locator(f"#slider-{name} input[type=range]").focus()
+                    for _ in range(20):
+                        page.keyboard.press(key)
+                panel = page.locator("#map-by input")  # the map laid out by that sub-space
+                panel.click()
+                panel.fill(slider)
+                page.keyboard.press("Enter")
+                panel.blur()
+                page.wait_for_timeout(3000)  # the re-rank and map (trigger_mode always_last) settle
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(out), full_page=True)
         finally:

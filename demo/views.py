@@ -32,17 +32,23 @@ def file_url(path):
     return "/gradio_api/file=" + urllib.parse.quote(str(path))
 
 
-def result_html(rank, hit, audio_path, subspaces, rating=None):
+def result_html(rank, hit, audio_path, subspaces, rating=None, spread=None):
     """One result as HTML: rank, title, soundtrack, composer, licence, a player and a bar per
-    dimension (the cosine in that sub-space; "full" is their mean)."""
+    dimension: the cosine in that sub-space ("full": their mean), the bar placing it between
+    the `spread` {dimension: (low, high)} of the query's cosines to the catalog (else 0..1)."""
     esc = lambda value: html.escape(str(value)) if value not in (None, "") else "—"
     scores = dict(hit.get("subspace_scores") or {})
     bars = [(name, scores[name]) for name in subspaces if name in scores]
     bars.append((FULL, float(np.mean(list(scores.values()))) if scores else hit["score"]))
+    def width(name, value):
+        low, high = (spread or {}).get(name, (0.0, 1.0))
+        return max(0.02, min(1.0, (value - low) / max(high - low, 1e-6)))
+
     bar_html = "".join(
-        f'<div class="bar-row" title="{esc(name)} similarity {value:.2f}"><span class="name">{esc(name)}</span>'
-        f'<span class="bar"><span style="width:{max(0.0, min(1.0, value)) * 100:.0f}%"></span></span>'
-        f'<span class="value">{value:.2f}</span></div>' for name, value in bars)
+        f'<div class="bar-row" title="{esc(name)}: cosine {value:.3f}; the bar spans the 5th to 95th percentile '
+        f'of the query\'s cosines to the catalog"><span class="name">{esc(name)}</span><span class="bar">'
+        f'<span style="width:{width(name, value) * 100:.0f}%"></span></span><span class="value">{value:.2f}</span>'
+        f'</div>' for name, value in bars)
     player = (f'<audio controls preload="none" src="{html.escape(file_url(audio_path))}"></audio>'
               if audio_path else '<span class="sub">(audio not available)</span>')
     classes = "result-card" + (f" {rating}" if rating else "")

@@ -134,3 +134,12 @@ def test_top_tags_skip_the_sub_spaces_a_mix_leaves_out(model):
     engine.tag_homes = {"warm": "low", "bright": "high"}  # as a disentangled head's tags would lie
     query = engine.make_query({"low": "low-twin"})
     assert list(engine.top_tags(query)) == ["low"]
+
+
+def test_the_similarity_bars_spread_is_the_query_cosines_to_the_catalog(model):
+    catalog, vector = hand_made(model)
+    engine = SearchEngine(model, catalog)
+    spread = engine.spread(engine.make_query(vector, "q"), low=0, high=100)
+    hits = engine.catalog.search(vector, k=len(catalog), weights={"low": 1.0})[0]
+    cos = [h["subspace_scores"]["low"] for h in hits]
+    assert spread["low"] == pytest.approx((min(cos), max(cos)), abs=1e-5) and set(spread) == {"low", "high", FULL}
