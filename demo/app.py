@@ -43,6 +43,14 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
     tags_by_home = engine.tag_choices()
     tracks = engine.track_choices()
     metadata = engine.metadata_choices()
+    # What a query may name: the choices offered, nothing else (never a path on the server).
+    known = {id for _, id in tracks} | {value for _, value in metadata} | {f"tag:{t}" for t in engine.tag_homes}
+
+    def checked(values):
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise QueryError(f"{unknown[0]!r} is not in this catalog's choices.")
+        return values
 
     def outputs_for(query, sliders, panel):
         """[shown ids, map, status, k row visibilities, k result cards] of a cached query."""
@@ -147,17 +155,18 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
         searched = [*results, tags_md, *sliders]
         search = lambda fn: guarded(fn, len(searched))
         embed = dict(concurrency_id="embed", concurrency_limit=1)  # one embedding at a time per server
+        lookup = dict(concurrency_limit=4)  # queries of catalog vectors and tags: nothing to embed
         clip_go.click(search(lambda path, p: new_query(engine.check_audio(path), Path(path or "").name, p)),
                       [clip, panel], searched, api_name="search_clip", **embed)
-        tracks_go.click(search(lambda ids, p: new_query(_one_or_many(ids), _labels(ids, tracks), p)),
-                        [picked, panel], searched, api_name="search_tracks", **embed)
-        tags_go.click(search(lambda p, *chosen: new_query(*_tag_query(dict(zip(tag_boxes, chosen)), engine), p)),
-                      [panel, *tag_boxes.values()], searched, api_name="search_tags", **embed)
-        meta_go.click(search(lambda value, p: new_query(_required(value, "a soundtrack or composer"), value, p)),
-                      [meta, panel], searched, api_name="search_metadata", **embed)
+        tracks_go.click(search(lambda ids, p: new_query(_one_or_many(checked(ids or [])), _labels(ids, tracks), p)),
+                        [picked, panel], searched, api_name="search_tracks", **lookup)
+        tags_go.click(search(lambda p, *chosen: new_query(*_tag_query(dict(zip(tag_boxes, chosen)), checked), p)),
+                      [panel, *tag_boxes.values()], searched, api_name="search_tags", **lookup)
+        meta_go.click(search(lambda value, p: new_query(checked([_required(value, "a soundtrack or composer")])[0], value, p)),
+                      [meta, panel], searched, api_name="search_metadata", **lookup)
         if engine.subspaces:
             mix_go.click(search(lambda path, p, *parts: new_query(*_mix_query(dict(zip(mix_boxes, parts)), path,
-                                                                               engine, tracks), p)),
+                                                                               engine, tracks, checked), p)),
                          [clip, panel, *mix_boxes.values()], searched, api_name="search_mix", **embed)
         for control in [*sliders, panel]:
             event = control.input if control in sliders else control.change
@@ -190,9 +199,9 @@ def _labels(ids, tracks):
     return " + ".join(by_id.get(i, i) for i in ids or ())
 
 
-def _tag_query(chosen, engine):
+def _tag_query(chosen, checked):
     chosen = {home: tag for home, tag in chosen.items() if tag}
-    _required(chosen, "a tag")
+    checked([f"tag:{tag}" for tag in _required(chosen, "a tag").values()])
     label = "; ".join(f"{home}: {tag}" for home, tag in chosen.items())
     spec = {home: f"tag:{tag}" for home, tag in chosen.items() if home != FULL}
     plain = [f"tag:{tag}" for home, tag in chosen.items() if home == FULL]
@@ -207,9 +216,10 @@ def _mix_choices(name, tracks, tags_by_home, metadata):
             + [(f"track: {label}", id) for label, id in tracks] + list(metadata))
 
 
-def _mix_query(parts, clip_path, engine, tracks):
+def _mix_query(parts, clip_path, engine, tracks, checked):
     parts = {name: value for name, value in parts.items() if value}
     _required(parts, "a query for at least one dimension")
+    checked([v for v in parts.values() if v != CLIP])
     if CLIP in parts.values():
         clip_path = engine.check_audio(clip_path)
     spec = {name: clip_path if value == CLIP else value for name, value in parts.items()}

@@ -15,7 +15,7 @@ from sdk.queries import TAG_PREFIX, default_weights, query_vector, tag_subspace,
 
 FULL = "full"  # the slider weighing the whole space (each sub-space alike)
 MAX_UPLOAD_MB = 20
-MAX_SECONDS = 600.0
+MAX_SECONDS = 300.0
 
 
 class QueryError(ValueError):

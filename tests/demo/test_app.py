@@ -73,6 +73,10 @@ def test_a_bad_file_gives_the_message_in_the_status(app, tmp_path):
         assert status.startswith("**Could not search:**") and name in status and message in status
         assert "Traceback" not in status and all(o == {"__type__": "update"} for i, o in enumerate(outputs) if i != 3)
     assert "Pick at least one track" in handler(app, "search_tracks")([], FULL)[3]
+    # Only the choices offered: never a file of the server named through the API.
+    for event, args in (("search_tracks", ([str(tmp_path / "broken.wav")], FULL)),
+                        ("search_metadata", ("/etc/hostname", FULL)), ("search_mix", (None, FULL, "/etc/hostname", ""))):
+        assert "is not in this catalog's choices" in handler(app, event)(*args)[3]
 
 
 def test_mix_and_match_and_metadata_prototypes(app):
