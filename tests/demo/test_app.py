@@ -128,3 +128,19 @@ def test_a_catalog_exported_for_a_space_finds_its_audio(demo_catalog, tmp_path, 
     assert copy.ids == catalog.ids and all(not item["path"].startswith("/") for item in copy.items)
     found = [democat.resolve_audio(item, democat.audio_roots(exported)) for item in copy.items]
     assert all(path and path.startswith(str(tmp_path / "dataset" / "audio")) for path in found)
+
+
+def test_a_preset_without_sub_spaces_gets_one_whole_space_slider(demo_music, tmp_path):
+    from demo.catalog import build_catalog, manifest_entries
+    from helpers import tiny_samplecnn_preset
+
+    model = sdk.load(tiny_samplecnn_preset(tmp_path / "test-plain", 8000))
+    model.progress = False
+    directory = build_catalog(model, manifest_entries(demo_music / "manifest.jsonl", ("pkg0", "pkg1")),
+                              tmp_path / "catalog", progress=False)
+    app = build_app(model, sdk.Catalog.load(directory), directory, map_method="pca", k=K)
+    assert app.engine.subspaces == [] and app.engine.tag_choices() == {}
+    out = unpack(handler(app, "search_tracks")(["tone1.wav"], FULL))
+    assert len(out["ids"]) == K and [s["value"] for s in out["sliders"]] == [1.0]
+    assert unpack(handler(app, "rerank")(out["query"], FULL, 0.5))["ids"] == out["ids"]  # one space: same order
+    assert "every weight is zero" in unpack(handler(app, "rerank")(out["query"], FULL, 0.0))["status"].lower()
