@@ -62,7 +62,8 @@ class SearchEngine:
         out = {}
         for tag, home in self.tag_homes.items():
             out.setdefault(home, []).append(tag)
-        return {home: sorted(tags, key=str.lower) for home, tags in out.items()}
+        order = [*self.layout, FULL]  # the sub-spaces in the embedding's order
+        return {home: sorted(out[home], key=str.lower) for home in order if home in out}
 
     def metadata_choices(self, fields=("soundtrack", "composer")):
         """[(label, value)] of the catalog's soundtracks and composers, each a prototype query."""
