@@ -275,7 +275,7 @@ def main(argv=None):
         model = sdk.load(args.preset)
         catalog = sdk.Catalog.load(directory)
         app = build_app(model, catalog, directory, map_method=args.map)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:  # sdk's PresetNotFoundError too
         raise SystemExit(f"error: {error}") from None
     launch(app, port=args.port, host=args.host)
 

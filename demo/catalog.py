@@ -251,7 +251,7 @@ def main(argv=None):
     except NoDebianTools as error:
         print(error, file=sys.stderr)
         return 3
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, FileNotFoundError) as error:  # sdk's PresetNotFoundError too
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(directory)

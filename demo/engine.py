@@ -45,7 +45,9 @@ class SearchEngine:
     """One model and the catalog it built, with what the UI needs of them."""
 
     def __init__(self, model, catalog, k=10, max_upload_mb=MAX_UPLOAD_MB, max_seconds=MAX_SECONDS):
-        self.model, self.catalog, self.k = model, catalog, int(k)
+        from sdk.index import searchable_catalog
+
+        self.model, self.catalog, self.k = model, searchable_catalog(catalog, model), int(k)  # same model
         self.max_upload_mb, self.max_seconds = float(max_upload_mb), float(max_seconds)
         self.layout = catalog.subspaces
         self.subspaces = list(self.layout) if len(self.layout) > 1 else []  # one "all" space: none

@@ -144,3 +144,10 @@ def test_a_preset_without_sub_spaces_gets_one_whole_space_slider(demo_music, tmp
     assert len(out["ids"]) == K and [s["value"] for s in out["sliders"]] == [1.0]
     assert unpack(handler(app, "rerank")(out["query"], FULL, 0.5))["ids"] == out["ids"]  # one space: same order
     assert "every weight is zero" in unpack(handler(app, "rerank")(out["query"], FULL, 0.0))["status"].lower()
+
+
+def test_an_unknown_preset_is_one_clear_line(tmp_path, capsys):
+    assert democat.main(["folder", str(tmp_path), "--preset", "no-such-preset", "--data", str(tmp_path)]) == 2
+    assert "no-such-preset" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="no-such-preset"):
+        main(["--catalog", str(tmp_path), "--preset", "no-such-preset"])

@@ -104,6 +104,12 @@ def test_bad_files_give_a_message_not_a_traceback(model, tmp_path):
         engine.check_audio(None)
 
 
+def test_a_catalog_of_another_model_is_refused(model):
+    catalog = sdk.Catalog(16, model.subspace_layout, model="another-model", model_sha256="0" * 64)
+    with pytest.raises(ValueError, match="another-model"):
+        SearchEngine(model, catalog)
+
+
 def test_queries_name_what_is_wrong(model):
     catalog, _ = hand_made(model)
     engine = SearchEngine(model, catalog)
