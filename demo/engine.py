@@ -195,10 +195,9 @@ def describe(spec):
 
 
 def _reason(error, path=None):
-    """An AudioError's reason without the (temporary) path it starts with."""
+    """An AudioError's reason without the (temporary, server-side) path it starts with."""
     text = str(error)
-    for prefix in (str(path) if path else None, ):
-        if prefix and text.startswith(prefix):
-            text = text[len(prefix):].lstrip(": ")
+    if path and text.startswith(str(path)):
+        return text[len(str(path)):].lstrip(": ")
     head, sep, rest = text.partition(": ")
-    return rest if sep and (os.sep in head) else text
+    return rest if sep and os.sep in head else text
