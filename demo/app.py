@@ -173,7 +173,7 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
             event(guarded(rerank, len(results)), [query_state, panel, *sliders], results,
                   trigger_mode="always_last", concurrency_limit=8, api_name="rerank")
     app.demo_css = views.CSS
-    app.allowed_paths = sorted({str(Path(p).parent) for p in audio.values() if p})
+    app.allowed_paths = sorted({p for p in audio.values() if p})  # exactly the catalog's audio files
     app.engine = engine
     return app
 

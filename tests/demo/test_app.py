@@ -36,7 +36,7 @@ def test_a_catalog_track_search_shows_cards_with_players_and_tags(app, demo_cata
     assert "Tone 200 Hz" in out["status"] and out["figure"].axes[0].get_legend() is not None
     assert [s["value"] for s in out["sliders"]] == [0.0, 0.0, 1.0]  # low, high, full: the whole space
     tags = out["tags"]
-    assert str(demo_music) in app.allowed_paths
+    assert str(demo_music / "tone0.wav") in app.allowed_paths and len(app.allowed_paths) == len(catalog)
     assert tags.startswith("Query's top tags") and catalog.get("tone0.wav")["top_tags"][0] in tags
 
 

@@ -80,7 +80,9 @@ def test_search_rerank_feedback_and_a_bad_file_in_chromium(served, tmp_path):
             assert "tone0.wav" not in first and "Tone 200 Hz" in page.locator("#status").inner_text()
             assert page.locator(".result-card audio").count() == 5
             src = page.locator(".result-card audio").first.get_attribute("src")
-            assert page.request.get(url.rstrip("/") + src).ok  # the catalog's audio is served
+            assert page.request.get(url.rstrip("/") + src).ok  # the catalog's audio is served, nothing else
+            beside = src.rsplit("/", 1)[0] + "/manifest.jsonl"
+            assert page.request.get(url.rstrip("/") + beside).status == 403
             # Sliders: the low sub-space alone; the ranking is the engine's for those weights.
             for name, key in (("low", "ArrowRight"), (FULL, "ArrowLeft")):
                 page.locator(f"#slider-{name} input[type=range]").focus()
