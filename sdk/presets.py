@@ -55,7 +55,7 @@ class PresetTable(dict):
                ("subspaces", "sub-spaces"), ("tags", "tags"), ("license", "licence"))
 
     def table(self):
-        rows = [[_cell(info[key]) for key, _ in self.COLUMNS] for info in self.values()]
+        rows = [[_cell(info[key], key) for key, _ in self.COLUMNS] for info in self.values()]
         header = [title for _, title in self.COLUMNS]
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
@@ -66,10 +66,10 @@ class PresetTable(dict):
         return self.table()
 
 
-def _cell(value):
+def _cell(value, key=None):
     if isinstance(value, list):
         return ",".join(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 10000:
+    if key == "parameters" and isinstance(value, int) and value >= 10000:
         return f"{value / 1e6:.2f}M"
     return str(value)
 
@@ -147,5 +147,21 @@ register_preset(
         bundled=True,
         input="raw waveform, 59,049 samples (2.7 s)", sample_rate=22050, parameters=3_407_794, embedding_size=256,
         num_tags=50, license="MIT",
+    )
+)
+
+register_preset(
+    PresetSpec(
+        preset_id="disentangled-msd",
+        description="Thesis section 5.2 disentangled classifier on the samplecnn-msd backbone: a 256-d embedding "
+                    "of four 64-d sub-spaces (genre, mood, instrument, era) and 50 MSD tags, each scored in its "
+                    "notion's sub-space; trained on free game soundtracks from musicnn-msd's tags.",
+        repo_id=f"{HUB_ORG}/disentangled-msd",
+        revision=None,
+        # sha256 of the preset graph: samplecnn-msd's weights + the head (disentangled_msd/export.py).
+        weights_sha256={"model.weights.h5": "eefc0c3c50cfc4f9cf8521c98843369187f0b782810a5c96e7a1a11c0b1eda8e"},
+        bundled=True,
+        input="raw waveform, 59,049 samples (2.7 s)", sample_rate=22050, parameters=3_699_506, embedding_size=256,
+        subspaces=("genre", "mood", "instrument", "era"), num_tags=50, license="MIT",
     )
 )

@@ -182,3 +182,12 @@ def test_plain_pip_install_of_the_wheel_runs_the_quick_start(wheel, music, tmp_p
     printed = [line.split() for line in readme_run.stdout.strip().splitlines()]
     assert len(printed) == 4 and {printed[0][1], printed[1][1]} == {"excerpt.ogg", "copy.ogg"}  # k=5, 4 songs
     assert float(printed[0][0]) > 0.9999 and (user / "my-catalog").is_dir()
+
+    # The README's multidimensional search, verbatim after the quick start (it reuses `sdk`).
+    multi = readme.split("## Search along musical dimensions", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    shutil.copy(folder / sorted(p.name for p in folder.iterdir())[0], user / "other.ogg")
+    multi_run = subprocess.run([python, "-c", "import sdk\n" + multi], cwd=user, capture_output=True, text=True,
+                               timeout=600, env={**env, "KERAS_HOME": str(keras_home), "HF_HUB_OFFLINE": "1",
+                                                 "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert multi_run.returncode == 0, multi_run.stderr
+    assert multi_run.stdout.strip().startswith("['genre', 'mood', 'instrument', 'era'")

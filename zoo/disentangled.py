@@ -1,7 +1,8 @@
 """The disentangled classification head of section 5.2 (Eq. 5.14-5.16, Fig. 5.4 c) on any
 feature vector: what `MusicTask(head={"kind": "disentangled", ...})` puts on a backbone.
 
-    features -> [Dense(hidden, relu)] -> SubspaceDense h_s (one block per notion)
+    features (the task's embedding [+ the network's tag scores])
+             -> [Dense(hidden, relu)] -> SubspaceDense h_s (one block per notion)
              -> SubspaceL2Normalize (each h_s / ||h_s||)      = the embedding
              -> SubspaceClassifier (each class scored by its notion's slice only) = the tags
 
@@ -16,7 +17,10 @@ from keras import layers
 from zoo.inception_classifiers import SubspaceClassifier
 from zoo.layers import SubspaceDense, SubspaceL2Normalize
 
-KEYS = ("kind", "classes", "subspaces", "class_subspaces", "hidden", "activation")
+KEYS = ("kind", "classes", "subspaces", "class_subspaces", "hidden", "activation", "inputs")
+# What the head may read, concatenated in this order: the task's embedding (e.g. a multi-level
+# read-out) and the backbone network's own tag scores (a distilled tagger's knowledge).
+INPUTS = ("embedding", "tags")
 
 
 def check_disentangled_head(head):
@@ -48,7 +52,10 @@ def check_disentangled_head(head):
     activation = head.get("activation", "relu")
     if activation not in ("relu", "linear"):
         raise ValueError(f"activation of the sub-dense layers is 'relu' or 'linear', got {activation!r}")
-    return {"kind": "disentangled", "classes": len(classes),
+    inputs = list(head.get("inputs", ["embedding"]))
+    if not inputs or [i for i in INPUTS if i in inputs] != inputs:
+        raise ValueError(f"inputs are one or more of {list(INPUTS)}, in that order; got {inputs!r}")
+    return {"kind": "disentangled", "classes": len(classes), "inputs": inputs,
             "subspaces": {name: [start, stop] for start, stop, name in sorted(spans, key=lambda s: s[0])},
             "class_subspaces": list(classes), "hidden": hidden, "activation": activation}
 

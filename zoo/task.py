@@ -102,7 +102,13 @@ class MusicTask(keras.Model):
             from zoo.disentangled import disentangled_head_layers
 
             chain, classifier = disentangled_head_layers(head)
-            features = outputs["embedding"]  # what the sub-dense layers read
+            read = {"embedding": outputs["embedding"]}
+            if "tags" in head["inputs"]:
+                if not parts.tag_head:
+                    raise ValueError(f"{network}: a disentangled head reading 'tags' needs a network with a tag head")
+                read["tags"] = apply_layers(parts.tag_head, features)
+            features = read["embedding"] if len(read) == 1 else \
+                keras.layers.Concatenate(name="disentangled_inputs")([read[i] for i in head["inputs"]])
             outputs["embedding"] = apply_layers(chain, features)
             outputs["tags"] = classifier(outputs["embedding"])
             tag_head = (*chain, classifier)

@@ -5,7 +5,8 @@ test excerpt, through the public SDK (per-segment and song embeddings, every tag
 
 The stored file was made by the SDK before presets became one Keras graph (commit after
 05c43cf); the regression test holds today's outputs to it (cosine >= 0.9999) on every
-backend. Rebuild it only when a preset's weights change on purpose.
+backend. Rebuild it only when a preset's weights change on purpose; `--add PRESET` stores a new preset's
+outputs beside the others (disentangled-msd was added so, when it was made).
 """
 
 from pathlib import Path
@@ -29,8 +30,12 @@ def reference_outputs(preset_id):
 
 
 if __name__ == "__main__":
-    arrays = {}
-    for preset_id in sdk.list_presets():
+    import sys
+
+    # `--add PRESET ...`: add a new preset's outputs and keep every other stored array as it is.
+    added = sys.argv[sys.argv.index("--add") + 1:] if "--add" in sys.argv else None
+    arrays = dict(np.load(OUT)) if added else {}
+    for preset_id in added or sdk.list_presets():
         arrays.update(reference_outputs(preset_id))
     OUT.parent.mkdir(exist_ok=True)
     np.savez(OUT, **arrays)

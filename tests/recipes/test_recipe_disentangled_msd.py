@@ -46,16 +46,33 @@ def test_prepare_caches_features_teachers_and_tempo(cache, monkeypatch, distill_
 def test_sampler_draws_what_each_triplet_asks():
     track = np.repeat(np.arange(6), 4)
     bpm = np.array([100, 103, 140, 150, 99, 60], np.float32)
-    sampler = train.Sampler(track, bpm, np.arange(len(track)), seed=0)
-    anchors, positives, negatives, close, far = sampler.epoch()
+    genre = np.array([3, 3, 7, 7, 7, 1])
+    sampler = train.Sampler(track, bpm, np.arange(len(track)), seed=0, labels={"genre": genre})
+    sample = sampler.epoch()
+    assert set(sample) == set(train.sample_names(["genre"]))
+    anchors = sample["anchor"]
     assert sorted(anchors) == list(range(len(track)))
-    assert np.all(track[positives] == track[anchors]) and np.all(positives != anchors)
-    assert np.all(track[negatives] != track[anchors])
-    for a, c, f in zip(track[anchors], track[close], track[far]):
+    assert np.all(track[sample["track_positive"]] == track[anchors]) and np.all(sample["track_positive"] != anchors)
+    assert np.all(track[sample["track_negative"]] != track[anchors])
+    for a, c, f in zip(track[anchors], track[sample["tempo_positive"]], track[sample["tempo_negative"]]):
         assert c != a and f != a
         assert abs(bpm[f] - bpm[a]) > train.TEMPO_TOLERANCE
         if a in (0, 1, 4):  # tracks with another within 5 BPM
             assert abs(bpm[c] - bpm[a]) <= train.TEMPO_TOLERANCE
+    positive, negative = track[sample["genre_positive"]], track[sample["genre_negative"]]
+    assert np.all(positive != track[anchors]) and np.all(genre[negative] != genre[track[anchors]])
+    has_twin = genre[track[anchors]] != 1  # genre 1 has one track: no positive to draw
+    assert np.all(genre[positive][has_twin] == genre[track[anchors]][has_twin])
+
+
+def test_track_labels_are_the_teachers_top_tag_per_notion():
+    tags = json.loads((sdk.presets.BUNDLED_DIR / "musicnn-msd" / "metadata.json").read_text())["tags"]
+    scores = np.full((4, 50), 0.1, np.float32)
+    scores[:2, tags.index("jazz")] = 0.9  # track 0: jazz, and sad
+    scores[:2, tags.index("sad")] = 0.8
+    scores[2:, tags.index("rock")] = 0.7  # track 1: rock
+    labels = train.track_labels(scores, np.array([0, 0, 1, 1]), 2, tags)
+    assert [tags[i] for i in labels["genre"]] == ["jazz", "rock"] and tags[labels["mood"][0]] == "sad"
 
 
 def test_head_classes_follow_the_notion_file():
@@ -76,9 +93,9 @@ def _train(cache, run, epochs, *extra):
 
 def test_train_resume_export_load_and_query_by_tag(cache, distill_corpus, tmp_path, capsys):
     run = tmp_path / "run"
-    _train(cache, run, 2, "--mtat-instruments")
+    _train(cache, run, 2, "--mtat-instruments", "--notion-weight", "1")
     assert [r["epoch"] for r in json.loads((run / "history.json").read_text())] == [1, 2]
-    _train(cache, run, 3, "--mtat-instruments", "--resume")
+    _train(cache, run, 3, "--mtat-instruments", "--notion-weight", "1", "--resume")
     history = json.loads((run / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3] and all(np.isfinite(r["val_loss"]) for r in history)
     config = json.loads((run / "config.json").read_text())
@@ -118,3 +135,9 @@ def test_train_resume_export_load_and_query_by_tag(cache, distill_corpus, tmp_pa
     assert [h["id"] for h in json.loads(capsys.readouterr().out)] == expected[:3]
     assert cli(["search", str(tmp_path / "catalog"), "genre=jazz", "s0_t0.ogg"]) == 2
     assert "mix of SUBSPACE=QUERY and plain queries" in capsys.readouterr().err
+
+
+def test_per_soundtrack_keeps_the_first_tracks_of_each():
+    rows = [{"soundtrack": s, "i": i} for i, s in enumerate("aabacbba")]
+    assert [r["i"] for r in prepare.capped(rows, 2)] == [0, 1, 2, 4, 5]
+    assert prepare.capped(rows, None) == rows

@@ -60,7 +60,23 @@ def test_serialised_graph_rebuilds_with_the_same_outputs(task, tmp_path):
     ({"activation": "tanh"}, "'relu' or 'linear'"),
     ({"classes": 7}, "classes 7 but class_subspaces has 5"),
     ({"dropout": 0.5}, r"unknown \['dropout'\]"),
+    ({"inputs": ["tags", "embedding"]}, "in that order"),
+    ({"inputs": ["stages"]}, "inputs are one or more of"),
 ])
 def test_bad_specs_name_the_problem(change, message):
     with pytest.raises(ValueError, match=message):
         check_disentangled_head(spec(**change))
+
+
+def test_the_head_can_read_the_networks_own_tag_scores_too():
+    keras.utils.set_random_seed(0)
+    arguments = zoo.get_model_info("samplecnn").tiny
+    both = MusicTask("samplecnn", arguments, tags=False, head=spec(inputs=["embedding", "tags"]))
+    hidden = both.get_layer("disentangled_hidden")
+    assert hidden.kernel.shape == (16 + arguments["num_tags"], 8)  # the 16-d embedding + 5 tag scores
+    window = np.random.default_rng(2).standard_normal((2, both.window)).astype("float32") * 0.1
+    network = both.build_network()  # the backbone and its tag head, with the task's weights
+    scores = network.predict(window, verbose=0)
+    features = both.head_input_model().predict(window, verbose=0)
+    assert features.shape == (2, 16 + arguments["num_tags"])
+    np.testing.assert_allclose(features[:, 16:], scores, rtol=1e-4, atol=1e-6)

@@ -46,18 +46,19 @@ def copy_head(training_model, task):
     return copied
 
 
-def card(config, history, best):
-    return {
-        "tagline": "Multidimensional similarity: genre, mood, instrument, era and tempo sub-spaces "
-                   "(thesis chapter 5) on the samplecnn-msd backbone",
-        "recipe": "training_recipes/disentangled_msd/reproduce.sh",
-    }
+CARD_FILE = Path(__file__).resolve().parent / "card.json"
+
+
+def card():
+    """The card's prose and which evaluation rows it shows (card.json beside this file); the
+    figures come from the evaluation report when `python -m sdk.cards` renders it."""
+    return json.loads(CARD_FILE.read_text(encoding="utf-8"))
 
 
 def export(run, out, weights="best"):
     import sdk
     from sdk.preset import save_preset
-    from training_recipes.disentangled_msd.train import build_training_model
+    from training_recipes.disentangled_msd.train import NOTION_NAMES, build_training_model
 
     run = Path(run)
     config = json.loads((run / "config.json").read_text())
@@ -65,8 +66,12 @@ def export(run, out, weights="best"):
     history = json.loads((run / "history.json").read_text())
     spec, settings = config["spec"], config["settings"]
     backbone = sdk.load(BACKBONE)
-    training_model, _, _ = build_training_model(spec, backbone.embedding_size, settings["track_weight"],
-                                                settings["tempo_weight"], settings["margin"], settings["lr"])
+    outputs = backbone.task.predict(np.zeros((1, backbone.task.window), np.float32), verbose=0)
+    input_size = sum(outputs[i].shape[-1] for i in spec["inputs"])
+    notions = NOTION_NAMES if settings.get("notion_weight", 0) > 0 else ()
+    training_model, _, _ = build_training_model(spec, input_size, settings["track_weight"],
+                                                settings["tempo_weight"], settings["margin"], settings["lr"],
+                                                notions, settings.get("notion_weight", 0.0))
     training_model.load_weights(run / f"{weights}.weights.h5")
     task = build_task(spec, backbone)
     copy_head(training_model, task)
@@ -75,12 +80,14 @@ def export(run, out, weights="best"):
     rng = np.random.default_rng(0)
     window = rng.standard_normal((2, task.window)).astype(np.float32) * 0.1
     graph = task.predict(window, verbose=0)
-    features = backbone.task.predict(window, verbose=0)["embedding"]
+    reads = backbone.task.predict(window, verbose=0)
+    features = np.concatenate([reads[i] for i in spec["inputs"]], axis=1)
     from zoo.heads import apply_layers
 
     chain = [training_model.get_layer(n) for n in HEAD_LAYERS[:3] if n in {l.name for l in training_model.layers}]
     expected = np.asarray(apply_layers(chain, features))
-    if not np.allclose(graph["embedding"], expected, atol=1e-4):
+    tags = np.asarray(training_model.get_layer("subspace_tags")(expected))
+    if not (np.allclose(graph["embedding"], expected, atol=1e-4) and np.allclose(graph["tags"], tags, atol=1e-4)):
         raise SystemExit("the exported graph does not reproduce the trained head")
 
     best_row = next(r for r in history if r["epoch"] == state["best_epoch"])
@@ -107,7 +114,7 @@ def export(run, out, weights="best"):
                      "train_windows": config["train_windows"], "validation_windows": config["validation_windows"],
                      "settings": settings, "weights": weights, "best_epoch": state["best_epoch"],
                      "epochs": state["epoch"], "best_validation": best_row, "head": spec},
-        "card": card(config, history, best_row),
+        "card": card(),
     }
     directory = save_preset(task, out, preprocessor=backbone.preprocessor, metadata=metadata,
                             weights_dtype="float16")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the bundled disentangled-msd preset from the corpus with the settings it was made with:
-# the teachers' targets and the frozen backbone's features per 6 s window (~45 min on 2 cores),
+# the teachers' targets and the frozen backbone's features per 6 s window (28 min on 2 cores),
 # the head (a few minutes), the export, and the evaluation its card reports.
 #
 # Run from the repository root: bash training_recipes/disentangled_msd/reproduce.sh
@@ -14,9 +14,9 @@ CORPUS=${CORPUS:-data/corpus}
 VALIDATION="Endgame: Singularity,Colobot,OpenClonk,Pushover,Fish Fillets NG"   # held out of training
 export KERAS_BACKEND=${KERAS_BACKEND:-jax}
 
-python -m training_recipes.disentangled_msd.prepare --corpus "$CORPUS" --out runs/disentangled-msd/cache
+python -m training_recipes.disentangled_msd.prepare --corpus "$CORPUS" --out runs/disentangled-msd/cache --per-soundtrack 10
 python -m training_recipes.disentangled_msd.train --cache runs/disentangled-msd/cache \
-    --out runs/disentangled-msd/run --validation "$VALIDATION" @TRAIN_FLAGS@
+    --out runs/disentangled-msd/run --validation "$VALIDATION" --notion-weight 2 --tempo-weight 0
 python -m training_recipes.disentangled_msd.export --run runs/disentangled-msd/run --out "$PRESET"
 
 # The card's figures: the validation soundtracks, every model in one run.

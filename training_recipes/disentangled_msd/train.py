@@ -62,15 +62,33 @@ def head_classes(tag_names, mtat_names, mtat_instruments):
     return names, subspaces, mtat_columns
 
 
-def head_spec(class_subspaces, width=64, tempo=True, hidden=512, activation="relu"):
+def head_spec(class_subspaces, width=64, tempo=True, hidden=512, activation="relu", inputs=("embedding",)):
     order = ["genre", "mood", "instrument", "era"] + (["tempo"] if tempo else [])
     layout = {name: [i * width, (i + 1) * width] for i, name in enumerate(order)}
     return {"kind": "disentangled", "subspaces": layout, "class_subspaces": list(class_subspaces),
-            "hidden": hidden, "activation": activation}
+            "hidden": hidden, "activation": activation, "inputs": list(inputs)}
 
 
-def build_training_model(spec, input_size, track_weight, tempo_weight, margin, learning_rate):
-    """Keras model: 5 feature inputs (anchor, track +/-, tempo +/-) -> tags, track and tempo scores."""
+def head_inputs(arrays, inputs):
+    """(windows, d) of what the head reads: the cached read-out [+ the backbone's own tag scores]."""
+    columns = {"embedding": "features", "tags": "student_tags"}
+    missing = [columns[i] for i in inputs if columns[i] not in arrays]
+    if missing:
+        raise SystemExit(f"--inputs {','.join(inputs)}: the cache has no {missing}; run prepare.py again "
+                         "(it adds them to the tracks it already holds)")
+    return np.concatenate([arrays[columns[i]].astype(np.float32) for i in inputs], axis=1)
+
+
+def sample_names(notions=()):
+    """The training sample's inputs: the anchor, its track and tempo triplets, and per notion
+    a tag triplet (notions given)."""
+    names = ["anchor", "track_positive", "track_negative", "tempo_positive", "tempo_negative"]
+    return names + [f"{n}_{side}" for n in notions for side in ("positive", "negative")]
+
+
+def build_training_model(spec, input_size, track_weight, tempo_weight, margin, learning_rate, notions=(),
+                         notion_weight=0.0):
+    """Keras model: feature inputs (`sample_names`) -> tags, track, tempo and per-notion scores."""
     import keras
     from keras import ops
 
@@ -79,8 +97,7 @@ def build_training_model(spec, input_size, track_weight, tempo_weight, margin, l
     from zoo.losses import MarginHingeLoss
 
     chain, classifier = disentangled_head_layers(spec)
-    names = ("anchor", "track_positive", "track_negative", "tempo_positive", "tempo_negative")
-    inputs = {n: keras.Input((input_size,), name=n) for n in names}
+    inputs = {n: keras.Input((input_size,), name=n) for n in sample_names(notions)}
     embedded = {n: apply_layers(chain, x) for n, x in inputs.items()}
     count = len(spec["subspaces"])
 
@@ -98,53 +115,82 @@ def build_training_model(spec, input_size, track_weight, tempo_weight, margin, l
         outputs["tempo"] = scores(tuple(spec["subspaces"]["tempo"]), a, embedded["tempo_positive"],
                                   embedded["tempo_negative"])
         losses["tempo"], weights["tempo"] = MarginHingeLoss(margin), tempo_weight
+    for n in notions:  # section 5.1's category triplets, each in its notion's sub-space (Eq. 5.3)
+        outputs[n] = scores(tuple(spec["subspaces"][n]), a, embedded[f"{n}_positive"], embedded[f"{n}_negative"])
+        losses[n], weights[n] = MarginHingeLoss(margin), notion_weight
     model = keras.Model(inputs, outputs, name="disentangled_training")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, loss_weights=weights)
     return model, chain, classifier
 
 
 class Sampler:
-    """Per epoch, one 5-input sample per anchor window of the given tracks."""
+    """Per epoch, one sample (`sample_names`) per anchor window of the given tracks.
+    `labels` ({notion: (tracks,) label}) adds a tag triplet per notion: a window of another
+    track with the anchor's label, one of a track with another."""
 
-    def __init__(self, track_of_window, bpm, windows, seed):
+    def __init__(self, track_of_window, bpm, windows, seed, labels=None):
         self.windows = np.asarray(windows)
         self.track = track_of_window[self.windows]
         self.by_track = {t: self.windows[self.track == t] for t in np.unique(self.track)}
         self.tracks = np.array(sorted(self.by_track))
         self.bpm = np.asarray(bpm, np.float32)
+        self.labels = labels or {}
         self.rng = np.random.default_rng(seed)
 
     def _window_of(self, tracks):
         return np.array([self.rng.choice(self.by_track[t]) for t in tracks])
 
-    def _other_track(self, anchor_tracks, accept):
-        """Per anchor track, a random track != it for which accept(anchor, candidate) holds."""
+    def _other_track(self, anchor_tracks, values, accept):
+        """Per anchor track, a random track != it for which accept(value of anchor, values of
+        candidates) holds (any other track when none does)."""
         chosen = np.empty(len(anchor_tracks), np.int64)
         for i, t in enumerate(anchor_tracks):
-            pool = self.tracks[(self.tracks != t) & accept(self.bpm[t], self.bpm[self.tracks])]
+            pool = self.tracks[(self.tracks != t) & accept(values[t], values[self.tracks])]
             chosen[i] = self.rng.choice(pool if len(pool) else self.tracks[self.tracks != t])
         return chosen
 
     def epoch(self, shuffle=True):
+        """{input name: window indices}."""
         anchors = self.rng.permutation(self.windows) if shuffle else self.windows
         position = {w: i for i, w in enumerate(self.windows)}
         tracks = self.track[[position[w] for w in anchors]]
-        positives = np.array([self.rng.choice(self.by_track[t][self.by_track[t] != w]) if len(self.by_track[t]) > 1
-                              else w for w, t in zip(anchors, tracks)])
-        negatives = self._window_of(self._other_track(tracks, lambda a, b: np.ones_like(b, bool)))
-        close = self._window_of(self._other_track(tracks, lambda a, b: np.abs(a - b) <= TEMPO_TOLERANCE))
-        far = self._window_of(self._other_track(tracks, lambda a, b: np.abs(a - b) > TEMPO_TOLERANCE))
-        return anchors, positives, negatives, close, far
+        sample = {"anchor": anchors}
+        sample["track_positive"] = np.array([self.rng.choice(self.by_track[t][self.by_track[t] != w])
+                                             if len(self.by_track[t]) > 1 else w for w, t in zip(anchors, tracks)])
+        sample["track_negative"] = self._window_of(self._other_track(tracks, self.bpm, lambda a, b: b == b))
+        near = lambda a, b: np.abs(a - b) <= TEMPO_TOLERANCE  # noqa: E731
+        sample["tempo_positive"] = self._window_of(self._other_track(tracks, self.bpm, near))
+        sample["tempo_negative"] = self._window_of(self._other_track(tracks, self.bpm, lambda a, b: ~near(a, b)))
+        for notion, values in self.labels.items():
+            sample[f"{notion}_positive"] = self._window_of(self._other_track(tracks, values, lambda a, b: b == a))
+            sample[f"{notion}_negative"] = self._window_of(self._other_track(tracks, values, lambda a, b: b != a))
+        return sample
+
+
+def track_labels(scores, track_of_window, n_tracks, tag_names):
+    """{notion: (tracks,) index of the teacher's top tag of the notion in the track's mean scores}."""
+    grouping = json.loads(NOTIONS_FILE.read_text())["notions"]
+    means = np.zeros((n_tracks, scores.shape[1]), np.float32)
+    np.add.at(means, track_of_window, scores)
+    out = {}
+    for notion, tags in grouping.items():
+        columns = [tag_names.index(t) for t in tags]
+        out[notion] = np.asarray(columns)[np.argmax(means[:, columns], axis=1)]
+    return out
 
 
 def inputs_of(features, sample):
-    names = ("anchor", "track_positive", "track_negative", "tempo_positive", "tempo_negative")
-    return {n: features[idx] for n, idx in zip(names, sample)}
+    return {n: features[idx] for n, idx in sample.items()}
 
 
-def targets_of(scores, sample):
-    zeros = np.zeros((len(sample[0]), 2), np.float32)
-    return {"tags": scores[sample[0]], "track": zeros, "tempo": zeros}
+def targets_of(scores, sample, outputs):
+    """The targets of the model's `outputs`: the teacher's scores for the tags, nothing (zeros)
+    for the triplet hinges."""
+    zeros = np.zeros((len(sample["anchor"]), 2), np.float32)
+    return {n: scores[sample["anchor"]] if n == "tags" else zeros for n in outputs}
+
+
+NOTION_NAMES = ("genre", "mood", "instrument", "era")
 
 
 class ValidationSongs:
@@ -194,8 +240,9 @@ def train(args):
 
     mtat_names = list(sdk.load("musicnn-mtat").tags)
     names, class_subspaces, mtat_columns = head_classes(summary["tag_names"], mtat_names, args.mtat_instruments)
-    spec = head_spec(class_subspaces, args.width, args.tempo_weight > 0, args.hidden, args.activation)
-    features = arrays["features"].astype(np.float32)
+    inputs = [i.strip() for i in args.inputs.split(",") if i.strip()]
+    spec = head_spec(class_subspaces, args.width, args.tempo_weight > 0, args.hidden, args.activation, inputs)
+    features = head_inputs(arrays, inputs)
     scores = arrays["msd_tags"].astype(np.float32)
     if mtat_columns:
         scores = np.concatenate([scores, arrays["mtat_tags"].astype(np.float32)[:, mtat_columns]], axis=1)
@@ -205,8 +252,11 @@ def train(args):
     train_windows, val_windows = np.flatnonzero(~held_out), np.flatnonzero(held_out)
 
     keras.utils.set_random_seed(args.seed)
+    notions = NOTION_NAMES if args.notion_weight > 0 else ()
     model, chain, _ = build_training_model(spec, features.shape[1], args.track_weight, args.tempo_weight,
-                                           args.margin, args.lr)
+                                           args.margin, args.lr, notions, args.notion_weight)
+    labels = track_labels(arrays["msd_tags"].astype(np.float32), track_of_window, len(tracks), summary["tag_names"])
+    labels = {n: labels[n] for n in notions}
     embedder = keras.Sequential(chain)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -222,16 +272,16 @@ def train(args):
         model.load_weights(out / "last.weights.h5")
         model.optimizer.learning_rate.assign(state["lr"])
     (out / "config.json").write_text(json.dumps(config, indent=1))
-    sampler = Sampler(track_of_window, bpm, train_windows, args.seed + state["epoch"])
-    val_sample = Sampler(track_of_window, bpm, val_windows, 12345).epoch(shuffle=False)
+    sampler = Sampler(track_of_window, bpm, train_windows, args.seed + state["epoch"], labels)
+    val_sample = Sampler(track_of_window, bpm, val_windows, 12345, labels).epoch(shuffle=False)
     songs_check = ValidationSongs(features, arrays["msd_tags"].astype(np.float32), track_of_window, val_windows,
                                   soundtracks, bpm, summary["tag_names"])
     while state["epoch"] < args.epochs and state["cuts"] <= args.max_cuts:
         started = time.time()
         sample = sampler.epoch()
-        fit = model.fit(inputs_of(features, sample), targets_of(scores, sample), batch_size=args.batch_size,
+        fit = model.fit(inputs_of(features, sample), targets_of(scores, sample, model.output), batch_size=args.batch_size,
                         epochs=1, verbose=0)
-        val = model.evaluate(inputs_of(features, val_sample), targets_of(scores, val_sample),
+        val = model.evaluate(inputs_of(features, val_sample), targets_of(scores, val_sample, model.output),
                              batch_size=1024, verbose=0, return_dict=True)
         songs = songs_check.figures(lambda x: np.asarray(embedder.predict(x, batch_size=2048, verbose=0)),
                                     spec["subspaces"])
@@ -275,10 +325,14 @@ def parse_args(argv):
     parser.add_argument("--tempo-weight", type=float, default=1.0, help="weight of tempo triplets; 0: no tempo sub-space")
     parser.add_argument("--mtat-instruments", action="store_true",
                         help="add musicnn-mtat's instrument tags as classes of the instrument sub-space")
+    parser.add_argument("--notion-weight", type=float, default=0.0,
+                        help="weight of a tag triplet per notion in its sub-space (section 5.1); 0: none")
     parser.add_argument("--margin", type=float, default=0.1)
     parser.add_argument("--width", type=int, default=64, help="units per sub-space")
     parser.add_argument("--hidden", type=int, default=512, help="shared hidden layer (0: none)")
     parser.add_argument("--activation", default="relu", choices=("relu", "linear"))
+    parser.add_argument("--inputs", default="embedding,tags",
+                        help="what the head reads: embedding (the read-out) [,tags (the backbone's tag scores)]")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=60)
