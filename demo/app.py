@@ -112,7 +112,7 @@ def build_app(model, catalog, catalog_dir=None, map_method="tsne", k=10, engine=
                         meta_go = gr.Button("Search like this", variant="primary")
                     with gr.Tab("Mix and match", visible=bool(engine.subspaces)):
                         gr.Markdown("A different query per dimension: e.g. the genre of one track, the mood of "
-                                    "another, a tag for the tempo. *(uploaded clip)* is the Audio clip tab's.")
+                                    "another, a tag for the era. *(uploaded clip)* is the Audio clip tab's.")
                         mix_boxes = {name: gr.Dropdown(_mix_choices(name, tracks, tags_by_home, metadata), value="",
                                                        label=name, elem_id=f"mix-{name}") for name in engine.subspaces}
                         mix_go = gr.Button("Search with this mix", variant="primary")
