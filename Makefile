@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean musicnn-wheel corpus-tools
+.PHONY: install demo demo-install quickstart test clean musicnn-wheel corpus-tools browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,31 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Until the Gradio app exists, the demo is the SDK quick start: fetch a free
-# soundtrack from Debian, load the bundled preset offline, embed, index, search.
-demo: install
+# The Gradio demo (demo/): a catalog built once (cached under data/demo, per preset weights) and
+# served on localhost. Default catalog: free soundtracks fetched from Debian with the corpus builder
+# (DEMO_CORPUS=<corpus dir> takes them from a corpus already built); MUSIC=<folder> serves your own.
+DEMO_PRESET ?= disentangled-msd
+DEMO_PORT ?= 7860
+MUSIC ?=
+DEMO_CORPUS ?=
+$(VENV)/.demo: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[demo]"
+	touch $@
+
+demo-install: $(VENV)/.demo
+
+demo: demo-install
+	@set -e; export HF_HUB_OFFLINE=1; \
+	if [ -n "$(MUSIC)" ]; then \
+		catalog=$$($(PY) -m demo.catalog folder "$(MUSIC)" --preset $(DEMO_PRESET)); \
+	else \
+		catalog=$$($(PY) -m demo.catalog default --preset $(DEMO_PRESET) $(if $(DEMO_CORPUS),--corpus "$(DEMO_CORPUS)")); \
+	fi; \
+	$(PY) -m demo.app --catalog "$$catalog" --preset $(DEMO_PRESET) --port $(DEMO_PORT)
+
+# The SDK quick start: fetch a free soundtrack from Debian, load the bundled preset offline,
+# embed, index, search.
+quickstart: install
 	scripts/fetch_free_music.sh data/free-music
 	HF_HUB_OFFLINE=1 $(PY) -m sdk.quickstart data/free-music --catalog data/quickstart-catalog
 
@@ -56,9 +78,20 @@ corpus-tools:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(CORPUS_TOOLS); \
 	fi
 
+# Headless Chromium for the demo's e2e test (tests/demo/test_e2e.py): Debian's chromium, installed
+# with apt-get when missing; Playwright (a test extra) drives it, its own browser download unused.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
 # The suite under each backend, then once the wheel test (tests/test_install.py: a fresh venv
 # with only `pip install <the wheel>`, no KERAS_BACKEND), which no backend changes.
-test: install musicnn-wheel corpus-tools
+test: install musicnn-wheel corpus-tools browser
 	@set -e; for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend ==="; \
 		MUSICNN_CHECKPOINT=$(MUSICNN_CHECKPOINT) MUSICNN_MTT_CHECKPOINT=$(MUSICNN_MTT_CHECKPOINT) \

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["embedding_map", "label_groups", "labels_from_items", "subspace_maps"]
+__all__ = ["embedding_map", "label_groups", "labels_from_items", "project", "subspace_maps"]
 
 _TOP_LABELS = 20
 
@@ -76,6 +76,15 @@ def _project(vectors, method, perplexity, seed):
                              "(or use --method tsne)") from None
         return umap.UMAP(n_neighbors=min(15, len(vectors) - 1), random_state=seed).fit_transform(vectors)
     raise ValueError(f"method must be 'tsne', 'pca' or 'umap', not {method!r}")
+
+
+def project(vectors, method="tsne", perplexity=30.0, seed=0):
+    """(N, 2) coordinates of the rows of `vectors`, each L2-normalised first (t-SNE, PCA, or UMAP
+    with umap-learn): the layout a map draws, for callers that draw their own."""
+    vectors = np.asarray(vectors, np.float64)
+    if vectors.ndim != 2 or len(vectors) < 3 or not np.all(np.isfinite(vectors)):
+        raise ValueError(f"project: needs a finite (N >= 3, d) array, got shape {vectors.shape}")
+    return np.asarray(_project(_unit(vectors), method, perplexity, seed))
 
 
 def embedding_map(embeddings, labels, out, method="tsne", perplexity=30.0, seed=0, title=None,

@@ -95,7 +95,7 @@ def test_the_wheel_holds_the_packages_and_presets_not_tests_or_research(wheel):
     assert {"jax", "jaxlib", "keras"} <= names_required  # the default backend comes with a plain install
     assert not names_required & {"torch", "tensorflow", "tensorflow-cpu"}
     extras = set(metadata.get_all("Provides-Extra"))
-    assert {"jax", "torch", "tensorflow", "faiss", "viz", "train", "test"} <= extras
+    assert {"jax", "torch", "tensorflow", "faiss", "viz", "train", "test", "demo"} <= extras
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`make demo`'s quick start on a tiny tagger preset: embed, tag, catalog with tags, search by tag."""
+"""`make quickstart` on a tiny tagger preset: embed, tag, catalog with tags, search by tag."""
 
 import numpy as np
 import soundfile
