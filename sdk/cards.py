@@ -246,7 +246,7 @@ def render_card(preset_dir, repo=None):
 def preset_table(repo, preset_ids):
     """Markdown: one line per preset (id, what, input, embedding, headline figure, licence, card)."""
     repo = Path(repo)
-    lines, sources, notes_by_file = [], {}, {}
+    lines, sources, notes_by_file, figure_of, file_of = [], {}, {}, {}, {}
     for preset_id in preset_ids:
         directory = repo / "sdk" / "bundled" / preset_id
         metadata, preprocessor = _read(directory / "metadata.json"), _read(directory / "preprocessor.json")
@@ -257,6 +257,7 @@ def preset_table(repo, preset_ids):
             report = _read(repo / headline["file"])
             value = report["results"][headline.get("row", preset_id)].get(headline["metric"])
             figure = _figure(value)
+            figure_of[preset_id], file_of[preset_id] = figure, headline["file"]
             sources[headline["file"]] = report
             if headline.get("note"):
                 notes_by_file.setdefault(headline["file"], []).append(_prose(headline["note"], metadata))
@@ -267,9 +268,13 @@ def preset_table(repo, preset_ids):
                      + f" | {figure} | {metadata.get('license')} | [card](hub_cards/{preset_id}.md) |")
     header = ["| preset | what it does | input | embedding | soundtrack MAP¹ | licence | card |",
               "|---|---|---|---|---|---|---|"]
-    notes = [f"¹ From `{path}`: {report['n_tracks']} tracks of {len(report['soundtracks'])} soundtracks, all models "
-             "in one run. " + " ".join(notes_by_file.get(path, [])) + " Each card has its own table and command."
-             for path, report in sources.items()]
+    marks = {path: "¹²³⁴⁵⁶⁷⁸⁹"[i] for i, path in enumerate(sources)}
+    lines = [line.replace(f" | {figure_of[pid]} | ", f" | {figure_of[pid]}{marks[file_of[pid]]} | ", 1)
+             if pid in file_of else line for pid, line in zip(preset_ids, lines)]
+    header[0] = header[0].replace("soundtrack MAP¹", "soundtrack MAP")
+    notes = [f"{marks[path]} From `{path}`: {report['n_tracks']} tracks of {len(report['soundtracks'])} soundtracks, "
+             "all models in one run. " + " ".join(notes_by_file.get(path, [])) for path, report in sources.items()]
+    notes[-1:] = [notes[-1] + " Each card has its own table and command."] if notes else []
     return "\n".join(header + lines + [""] + notes)
 
 

@@ -2,6 +2,7 @@
 a user needs, with Hub-valid front matter whose figures are the evaluation JSON's."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -69,7 +70,9 @@ def test_readme_is_short_and_its_figures_come_from_the_reports():
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{preset_id}` |"))
         if headline:
             value = json.loads((REPO / headline["file"]).read_text())["results"][headline["row"]][headline["metric"]]
-            assert f"| {value:.3f} |" in row
+            assert re.search(rf"\| {value:.3f}[¹²³⁴⁵⁶⁷⁸⁹] \|", row), row  # its mark names the report's note
+            mark = re.search(rf"{value:.3f}(.) \|", row).group(1)
+            assert f"{mark} From `{headline['file']}`" in readme
         else:
             assert "| not measured |" in row
 
