@@ -43,7 +43,7 @@ def main(argv=None):
     import sdk
     from demo.app import build_app, handler
     from demo.engine import FULL, SearchEngine
-    from sdk.index import model_identity
+    from sdk.catalog_models import model_identity
 
     model = sdk.load(args.preset)
     model.progress = False

@@ -87,7 +87,7 @@ def build_catalog(model, entries, out, progress=True):
 
     from sdk import Catalog
     from sdk.audio import AudioError
-    from sdk.index import model_identity
+    from sdk.catalog_models import model_identity
 
     catalog = Catalog(model.embedding_size, model.subspace_layout, fields=SEARCHABLE, **model_identity(model))
     keep = ("title", "soundtrack", "composer", "licence", "package", "folder", "duration", "artist", "album")

@@ -45,7 +45,7 @@ class SearchEngine:
     """One model and the catalog it built, with what the UI needs of them."""
 
     def __init__(self, model, catalog, k=10, max_upload_mb=MAX_UPLOAD_MB, max_seconds=MAX_SECONDS):
-        from sdk.index import searchable_catalog
+        from sdk.catalog_models import searchable_catalog
 
         self.model, self.catalog, self.k = model, searchable_catalog(catalog, model), int(k)  # same model
         self.max_upload_mb, self.max_seconds = float(max_upload_mb), float(max_seconds)

@@ -12,7 +12,7 @@ import numpy as np
 
 from sdk import checks
 from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, stream_audio
-from sdk.index import searchable_catalog
+from sdk.catalog_models import searchable_catalog
 from sdk.inference import CompiledGraph, cut_windows, one_padded_window, run_batches
 from sdk.preset import build_preset_model, verify_preset
 from sdk.queries import default_weights, query_vector, tag_vectors

@@ -26,6 +26,8 @@ def tag_vectors(model):
     cached = getattr(model, "_tag_vectors", None)
     if cached is not None:
         return cached
+    import keras
+
     from zoo.heads import PrototypeHead
     from zoo.inception_classifiers import SubspaceClassifier
 
@@ -35,7 +37,7 @@ def tag_vectors(model):
             columns = {}
             for (name, classes), centroids in zip(layer._groups, layer.centroids):
                 start, stop = layer.subspaces[name]
-                weights = np.asarray(centroids.numpy() if hasattr(centroids, "numpy") else centroids, np.float32)
+                weights = np.asarray(keras.ops.convert_to_numpy(centroids), np.float32)
                 for column, z in enumerate(classes):
                     columns[z] = (start, stop, weights[:, column])
             for z, tag in enumerate(model.tags):
@@ -43,7 +45,7 @@ def tag_vectors(model):
                 vectors[tag] = np.zeros(size, np.float32)
                 vectors[tag][start:stop] = unit(centroid)
         elif isinstance(layer, PrototypeHead):
-            prototypes = np.asarray(layer.prototypes.numpy(), np.float32)
+            prototypes = np.asarray(keras.ops.convert_to_numpy(layer.prototypes), np.float32)
             vectors = {tag: unit(row) for tag, row in zip(model.tags, prototypes)}
     model._tag_vectors = vectors
     return vectors

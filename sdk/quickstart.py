@@ -21,7 +21,7 @@ def tagged_catalog(model, files, root, top_k, computed=None):
     """A catalog of `files` (ids relative to `root`) whose items carry each one's top-k tags,
     from one pass of the model over each file (`computed` maps a file already run to its
     (vector, scores) or its AudioError); unreadable files are listed in `skipped`."""
-    from sdk.index import model_identity
+    from sdk.catalog_models import model_identity
 
     catalog = sdk.Catalog(model.embedding_size, model.subspace_layout, **model_identity(model))
     computed = {Path(f).resolve(): result for f, result in (computed or {}).items()}

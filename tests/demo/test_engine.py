@@ -7,7 +7,7 @@ import soundfile
 import sdk
 from demo.engine import FULL, QueryError, SearchEngine
 from helpers import tone
-from sdk.index import model_identity
+from sdk.catalog_models import model_identity
 
 
 def hand_made(model):

@@ -56,6 +56,8 @@ def card():
 
 
 def export(run, out, weights="best"):
+    import keras
+
     import sdk
     from sdk.preset import save_preset
     from training_recipes.disentangled_msd.train import NOTION_NAMES, build_training_model
@@ -85,8 +87,9 @@ def export(run, out, weights="best"):
     from zoo.heads import apply_layers
 
     chain = [training_model.get_layer(n) for n in HEAD_LAYERS[:3] if n in {l.name for l in training_model.layers}]
-    expected = np.asarray(apply_layers(chain, features))
-    tags = np.asarray(training_model.get_layer("subspace_tags")(expected))
+    numpy = keras.ops.convert_to_numpy
+    expected = numpy(apply_layers(chain, features))
+    tags = numpy(training_model.get_layer("subspace_tags")(expected))
     if not (np.allclose(graph["embedding"], expected, atol=1e-4) and np.allclose(graph["tags"], tags, atol=1e-4)):
         raise SystemExit("the exported graph does not reproduce the trained head")
 
