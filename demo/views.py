@@ -60,9 +60,10 @@ def result_html(rank, hit, audio_path, subspaces, rating=None, spread=None):
 
 
 def tags_markdown(top_tags, fallback=None):
-    """The query's nearest model tags per sub-space, as Markdown."""
+    """The query's nearest model tags per sub-space, as Markdown. Names only: the cosines to
+    the tags' class vectors rank them but are no probabilities (most are negative)."""
     if top_tags:
-        parts = [f"**{home}**: " + ", ".join(f"{tag} ({score:.2f})" for tag, score in pairs)
+        parts = [f"**{home}**: " + ", ".join(tag for tag, _ in pairs)
                  for home, pairs in top_tags.items()]
         return "Query's top tags — " + " · ".join(parts)
     if fallback:
