@@ -60,13 +60,18 @@ def tempo(wave, seconds=120.0):
     return float(np.atleast_1d(bpm)[0])
 
 
+def student_windows(wave, stride):
+    """(kept window numbers, (n, 59,049) samples the backbone reads from each)."""
+    keep = np.arange(0, window_count(len(wave)), stride)
+    return keep, np.stack([wave[window_span_22k(k)[0]:][:STUDENT_SAMPLES] for k in keep])
+
+
 def track_outputs(wave, backbone, teachers, batch_size=32, stride=2):
     """{features, <teacher>..., bpm} of one 22,050 Hz track: every `stride`-th window."""
     from sdk.inference import run_batches
 
     count = window_count(len(wave))
-    keep = np.arange(0, count, stride)
-    student = np.stack([wave[window_span_22k(k)[0]:][:STUDENT_SAMPLES] for k in keep])
+    keep, student = student_windows(wave, stride)
     graph = run_batches(backbone, [student], batch_size)
     out = {"features": graph["embedding"], "student_tags": graph["tags"]}
     audio16 = resample_poly(wave, 320, 441).astype(np.float32)  # 22,050 -> 16,000
@@ -87,8 +92,7 @@ def _add_student_tags(target, path, backbone, batch_size, stride):
     if "skipped" in done or "student_tags" in done:
         return
     wave = decode(path)
-    keep = np.arange(0, window_count(len(wave)), stride)
-    student = np.stack([wave[window_span_22k(k)[0]:][:STUDENT_SAMPLES] for k in keep])
+    _, student = student_windows(wave, stride)
     done["student_tags"] = run_batches(backbone, [student], batch_size)["tags"].astype(np.float16)
     np.savez(target.parent / "partial.npz", **done)
     (target.parent / "partial.npz").replace(target)

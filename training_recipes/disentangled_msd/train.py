@@ -169,14 +169,12 @@ class Sampler:
 
 def track_labels(scores, track_of_window, n_tracks, tag_names):
     """{notion: (tracks,) index of the teacher's top tag of the notion in the track's mean scores}."""
+    from training_recipes.evaluation.notions import notion_labels
+
     grouping = json.loads(NOTIONS_FILE.read_text())["notions"]
-    means = np.zeros((n_tracks, scores.shape[1]), np.float32)
-    np.add.at(means, track_of_window, scores)
-    out = {}
-    for notion, tags in grouping.items():
-        columns = [tag_names.index(t) for t in tags]
-        out[notion] = np.asarray(columns)[np.argmax(means[:, columns], axis=1)]
-    return out
+    sums = np.zeros((n_tracks, scores.shape[1]), np.float32)
+    np.add.at(sums, track_of_window, scores)
+    return notion_labels(sums, {n: [tag_names.index(t) for t in tags] for n, tags in grouping.items()})
 
 
 def inputs_of(features, sample):
