@@ -97,7 +97,7 @@ def export(run, out, weights="best"):
     layout = spec["subspaces"]
     metadata = {
         "preset": "disentangled-msd",
-        "registry_name": backbone.metadata.get("registry_name", source_name(backbone)),
+        "registry_name": backbone.metadata.get("registry_name", backbone.task.network),
         "embedding_size": int(task.embedding_size),
         "subspaces": layout,
         "class_subspaces": spec["class_subspaces"],
@@ -122,10 +122,6 @@ def export(run, out, weights="best"):
     directory = save_preset(task, out, preprocessor=backbone.preprocessor, metadata=metadata,
                             weights_dtype="float16")
     return directory
-
-
-def source_name(model):
-    return model.task.network
 
 
 def main(argv=None):
