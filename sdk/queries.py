@@ -60,8 +60,9 @@ def tag_subspace(model, tag, layout):
     return None
 
 
-def model_tag(model, text, catalog):
-    """The model tag `text` names ("tag:NAME", or a plain NAME the catalog does not name), or None."""
+def model_tag(model, text):
+    """The model tag `text` names ("tag:NAME", or a plain NAME), or None; callers first check that
+    the catalog does not name a plain NAME itself."""
     forced = text.startswith(TAG_PREFIX)
     name = text[len(TAG_PREFIX):] if forced else text
     vectors = tag_vectors(model)
@@ -82,7 +83,7 @@ def default_weights(model, query, catalog):
         return {name: 1.0 for name in query}
     if isinstance(query, str) and query not in catalog:
         named = not query.startswith(TAG_PREFIX) and catalog.ids_matching(query)
-        tag = None if named else model_tag(model, query, catalog)
+        tag = None if named else model_tag(model, query)
         home = None if tag is None else tag_subspace(model, tag, catalog.subspaces)
         if home is not None:
             return {home: 1.0}
@@ -118,7 +119,7 @@ def query_vector(model, query, catalog, subspace=None):
     if members:
         # A tag, artist or album named in the catalog metadata: its prototype (Eq. 2.9).
         return np.mean([unit(catalog.vector(i)) for i in members], 0), set()
-    tag = model_tag(model, text, catalog)
+    tag = model_tag(model, text)
     if tag is not None:
         home = tag_subspace(model, tag, catalog.subspaces)
         if subspace is not None and home is not None and home != subspace:
