@@ -20,10 +20,13 @@ from pathlib import Path
 import numpy as np
 
 # Free soundtracks fetched for the default catalog (plain Ogg Vorbis; no MIDI/tracker renderer
-# needed): the five held out of disentangled-msd's training (validation), and five more.
+# needed), about 260 tracks from ~800 MB of .debs: the five held out of disentangled-msd's training
+# (validation) first, then more of the corpus builder's soundtracks.
 DEFAULT_PACKAGES = ("singularity-music", "colobot-common-sounds", "openclonk-data", "pushover-data",
                     "fillets-ng-data", "drascula-music", "hyperrogue-music", "extremetuxracer-data",
-                    "neverball-common")
+                    "neverball-common", "supertux-data", "ardentryst", "blobwars-data", "amoebax-data",
+                    "adonthell-data", "wizznic-data", "noiz2sa-data", "mrrescue", "torus-trooper-data",
+                    "gunroar-data", "tumiki-fighters-data", "parsec47-data")
 MAX_TRACKS = 300
 SEARCHABLE = ["title", "soundtrack", "composer", "package", "folder"]
 TOP_TAGS = 5
