@@ -86,13 +86,23 @@ def manifest_entries(manifest, packages=DEFAULT_PACKAGES, limit=MAX_TRACKS):
 def build_catalog(model, entries, out, progress=True):
     """Embed and tag each (id, path, metadata) once; save the catalog at `out` with each item's
     title, soundtrack, composer, licence, path and top tags."""
-    from tqdm.auto import tqdm
-
     from sdk import Catalog
-    from sdk.audio import AudioError
     from sdk.catalog_models import model_identity
 
     catalog = Catalog(model.embedding_size, model.subspace_layout, fields=SEARCHABLE, **model_identity(model))
+    add_tracks(model, catalog, entries, progress)
+    if not len(catalog):
+        raise ValueError(f"none of the {len(entries)} tracks could be read: {catalog.skipped[:1]}")
+    catalog.save(out)
+    return Path(out)
+
+
+def add_tracks(model, catalog, entries, progress=True):
+    """Embed, tag and add each (id, path, metadata); unreadable files go to catalog.skipped."""
+    from tqdm.auto import tqdm
+
+    from sdk.audio import AudioError
+
     keep = ("title", "soundtrack", "composer", "licence", "package", "folder", "duration", "artist", "album")
     for id, path, meta in tqdm(entries, desc="embedding the catalog", unit="track", disable=not progress):
         try:
@@ -100,15 +110,17 @@ def build_catalog(model, entries, out, progress=True):
         except AudioError as error:
             catalog.skipped.append((str(path), str(error)))
             continue
-        item = {"path": str(path), "title": meta.get("title") or Path(path).stem,
+        item = {"path": str(path), "title": meta.get("title") or Path(path).stem, "stat": file_stat(path),
                 **{k: meta[k] for k in keep if meta.get(k) not in (None, "") and k != "title"}}
         if len(scores):
             item["top_tags"] = [model.tags[i] for i in np.argsort(-scores)[:TOP_TAGS]]
         catalog.add(id, vector, [item])
-    if not len(catalog):
-        raise ValueError(f"none of the {len(entries)} tracks could be read: {catalog.skipped[:1]}")
-    catalog.save(out)
-    return Path(out)
+
+
+def file_stat(path):
+    """[size, mtime in ns] of a file: how a folder catalog sees that a file changed."""
+    info = os.stat(path)
+    return [info.st_size, info.st_mtime_ns]
 
 
 def cached_catalog(model, entries_fn, out, progress=True):
@@ -117,6 +129,32 @@ def cached_catalog(model, entries_fn, out, progress=True):
     if (out / "catalog.json").is_file():
         return out
     return build_catalog(model, entries_fn(), out, progress)
+
+
+def refreshed_catalog(model, entries, out, progress=True):
+    """The catalog at `out` brought up to date with `entries` (a folder's files now): files added
+    or changed since are embedded, those gone are dropped; saved (atomically) only if anything
+    changed. Builds it when there is none."""
+    from sdk import Catalog
+
+    out = Path(out)
+    if not (out / "catalog.json").is_file():
+        return build_catalog(model, entries, out, progress)
+    catalog = Catalog.load(out)
+    now = {id: (path, meta) for id, path, meta in entries}
+    stale = [id for id in catalog.ids
+             if id not in now or catalog.get(id).get("stat") != file_stat(now[id][0])]
+    catalog.remove(stale)
+    fresh = [(id, path, meta) for id, (path, meta) in now.items() if id not in catalog]
+    catalog.skipped = []
+    add_tracks(model, catalog, fresh, progress)
+    if stale or fresh:
+        if not len(catalog):
+            raise ValueError(f"none of the {len(entries)} tracks could be read: {catalog.skipped[:1]}")
+        catalog.save(out)
+        print(f"{out}: {len(fresh) - len(catalog.skipped)} tracks added or changed, "
+              f"{len(set(stale) - set(now))} removed", file=sys.stderr)
+    return out
 
 
 def default_catalog(model, data="data/demo", corpus=None, progress=True):
@@ -132,23 +170,29 @@ def default_catalog(model, data="data/demo", corpus=None, progress=True):
 
 
 def folder_catalog(model, music, data="data/demo", progress=True):
-    """A catalog of the user's folder of audio, built once per folder and preset weights."""
+    """A catalog of the user's folder of audio, built once per folder and preset weights and
+    brought up to date (files added, changed or removed) each time it is served."""
     from sdk.catalog_sources import read_source
 
     music = Path(music).expanduser().resolve()
     if not music.is_dir():
         raise ValueError(f"MUSIC={music}: not a folder")
     key = hashlib.sha256(str(music).encode()).hexdigest()[:8]
-    entries = lambda: [(i, p, {"folder": m.get("folder") or music.name, **m}) for i, p, m in read_source(music)]
-    return cached_catalog(model, entries, Path(data) / f"music-{music.name}-{key}-{weights_tag(model)}", progress)
+    entries = [(i, p, {"folder": m.get("folder") or music.name, **m}) for i, p, m in read_source(music)]
+    return refreshed_catalog(model, entries, Path(data) / f"music-{music.name}-{key}-{weights_tag(model)}", progress)
 
 
-def hub_catalog(repo_id, local_dir="data/space-catalog"):
-    """Download a Hub dataset repo holding `catalog/` (item paths relative to the repo root) and
-    its audio; returns the catalog directory."""
+def hub_catalog(repo_id):
+    """The catalog directory of a Hub dataset repo holding `catalog/` (item paths relative to the
+    repo root) and its audio, downloaded into the Hub cache (HF_HOME; offline: from the cache)."""
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    root = Path(snapshot_download(repo_id, repo_type="dataset", local_dir=local_dir))
+    try:
+        root = Path(snapshot_download(repo_id, repo_type="dataset"))
+    except LocalEntryNotFoundError:
+        raise ValueError(f"{CATALOG_REPO_ENV}={repo_id}: the dataset is not in the Hub cache and cannot be "
+                         "downloaded (offline, or no such dataset)") from None
     if not (root / "catalog" / "catalog.json").is_file():
         raise ValueError(f"{repo_id}: no catalog/catalog.json in the dataset repo")
     return root / "catalog"
@@ -157,7 +201,7 @@ def hub_catalog(repo_id, local_dir="data/space-catalog"):
 def export_for_hub(catalog_dir, out):
     """Copy a catalog and its audio into `out` as a Hub dataset: out/catalog (item paths
     relative to `out`) and out/audio/<id>. Upload it with
-    `huggingface-cli upload --repo-type dataset ORG/NAME OUT` and name it in $DEMO_CATALOG_REPO."""
+    `hf upload --repo-type dataset ORG/NAME OUT` and name it in $DEMO_CATALOG_REPO."""
     from sdk import Catalog
 
     catalog, out = Catalog.load(catalog_dir), Path(out)

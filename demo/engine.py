@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from sdk.audio import AUDIO_EXTENSIONS, AudioError, audio_info
-from sdk.queries import TAG_PREFIX, default_weights, query_vector, tag_subspace, tag_vectors
+from sdk.queries import TAG_PREFIX, default_weights, query_vector, tag_norms, tag_subspace, tag_vectors
 
 FULL = "full"  # the slider weighing the whole space (each sub-space alike)
 MAX_UPLOAD_MB = 20
@@ -142,16 +142,17 @@ class SearchEngine:
         return [hit for hit in hits if hit["id"] not in query.exclude][:k]
 
     def top_tags(self, query, n=3):
-        """{sub-space or FULL: [(tag, cosine)]}: the model tags nearest the query in each
-        sub-space (the disentangled head scores a tag by this cosine); {} without tag vectors."""
-        vectors, out = tag_vectors(self.model), {}
+        """{sub-space or FULL: [(tag, score)]}: the model tags the head scores highest for the
+        query in each sub-space (scale x cosine: what the head gives a unit embedding there);
+        {} without tag vectors."""
+        vectors, norms, out = tag_vectors(self.model), tag_norms(self.model), {}
         for tag, home in self.tag_homes.items():
             start, stop = self.layout[home] if home in self.layout else (0, len(query.vector))
             part = query.vector[start:stop]
             if not np.any(part):  # a mix that left this sub-space out
                 continue
             cos = float(part @ vectors[tag][start:stop] / (np.linalg.norm(part) + 1e-12))
-            out.setdefault(home, []).append((tag, cos))
+            out.setdefault(home, []).append((tag, norms[tag] * cos))
         return {home: sorted(pairs, key=lambda p: -p[1])[:n] for home, pairs in out.items()}
 
     def spread(self, query, low=5, high=95):

@@ -26,12 +26,26 @@ def tag_vectors(model):
     cached = getattr(model, "_tag_vectors", None)
     if cached is not None:
         return cached
+    vectors, norms = _tag_vectors_and_norms(model)
+    model._tag_vectors, model._tag_norms = vectors, norms
+    return vectors
+
+
+def tag_norms(model):
+    """{tag: scale}: the head's score of a unit embedding is this scale times the cosine to the
+    tag's unit vector (a disentangled head: its class vector's length; prototypes: 1), so
+    scale x cosine ranks tags the way the head does."""
+    tag_vectors(model)
+    return model._tag_norms
+
+
+def _tag_vectors_and_norms(model):
     import keras
 
     from zoo.heads import PrototypeHead
     from zoo.inception_classifiers import SubspaceClassifier
 
-    vectors, size = {}, model.embedding_size
+    vectors, norms, size = {}, {}, model.embedding_size
     for layer in model.task.tag_head:
         if isinstance(layer, SubspaceClassifier):
             columns = {}
@@ -44,11 +58,12 @@ def tag_vectors(model):
                 start, stop, centroid = columns[z]
                 vectors[tag] = np.zeros(size, np.float32)
                 vectors[tag][start:stop] = unit(centroid)
+                norms[tag] = float(np.linalg.norm(centroid))
         elif isinstance(layer, PrototypeHead):
             prototypes = np.asarray(keras.ops.convert_to_numpy(layer.prototypes), np.float32)
             vectors = {tag: unit(row) for tag, row in zip(model.tags, prototypes)}
-    model._tag_vectors = vectors
-    return vectors
+            norms = dict.fromkeys(model.tags, 1.0)  # it scores by plain cosine (Eq. 2.9)
+    return vectors, norms
 
 
 def tag_subspace(model, tag, layout):

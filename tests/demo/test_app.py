@@ -1,7 +1,9 @@
 """demo/app.py's handlers and demo/catalog.py, without a browser (the e2e test has one)."""
 
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 import demo.catalog as democat
@@ -116,18 +118,57 @@ def test_the_cli_asks_for_a_catalog(tmp_path, monkeypatch):
         main(["--data", str(tmp_path)])
 
 
-def test_a_catalog_exported_for_a_space_finds_its_audio(demo_catalog, tmp_path, monkeypatch):
+def seed_hub_dataset(cache, repo_id, folder, commit="0123456789abcdef0123456789abcdef01234567"):
+    """The Hub cache layout of a dataset repo holding `folder`'s files (what an upload of it and
+    a download on a Space leave): datasets--org--name/snapshots/<commit>/... and refs/main."""
+    repo = cache / f"datasets--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return repo / "snapshots" / commit
+
+
+def test_a_catalog_exported_for_a_space_loads_from_the_hub_cache(demo_catalog, tmp_path, monkeypatch):
+    """export -> (upload) -> the Space's hub_catalog through the real huggingface_hub, offline."""
+    import huggingface_hub.constants
+
     _, catalog, directory = demo_catalog
     exported = democat.export_for_hub(directory, tmp_path / "dataset")
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download",
-                        lambda repo_id, repo_type, local_dir: str(tmp_path / "dataset"))
-    assert democat.hub_catalog("org/demo-catalog") == exported
-    copy = sdk.Catalog.load(exported)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(ValueError, match="org/demo-catalog.*not in the Hub cache"):
+        democat.hub_catalog("org/demo-catalog")
+    snapshot = seed_hub_dataset(tmp_path / "hub", "org/demo-catalog", exported.parent)
+    shutil.rmtree(exported.parent)  # the Space has only the download
+    found_dir = democat.hub_catalog("org/demo-catalog")
+    assert found_dir.resolve() == (snapshot / "catalog").resolve()
+    copy = sdk.Catalog.load(found_dir)
     assert copy.ids == catalog.ids and all(not item["path"].startswith("/") for item in copy.items)
-    found = [democat.resolve_audio(item, democat.audio_roots(exported)) for item in copy.items]
-    assert all(path and path.startswith(str(tmp_path / "dataset" / "audio")) for path in found)
+    found = [democat.resolve_audio(item, democat.audio_roots(found_dir)) for item in copy.items]
+    assert all(path and path.startswith(str(snapshot.resolve() / "audio")) for path in found)
+
+
+def test_a_folder_catalog_follows_files_added_changed_and_removed(demo_catalog, demo_music, tmp_path,
+                                                                   monkeypatch):
+    model = demo_catalog[0]
+    music = tmp_path / "music"
+    music.mkdir()
+    for name in ("tone0.wav", "tone3.wav"):
+        shutil.copy2(demo_music / name, music / name)
+    embedded = []
+    original = model.embed_and_tag
+    monkeypatch.setattr(model, "embed_and_tag", lambda path: (embedded.append(Path(path).name), original(path))[1])
+    first = democat.folder_catalog(model, music, tmp_path / "data", progress=False)
+    assert sorted(sdk.Catalog.load(first).ids) == ["tone0.wav", "tone3.wav"] and len(embedded) == 2
+    assert democat.folder_catalog(model, music, tmp_path / "data", progress=False) == first
+    assert len(embedded) == 2  # nothing changed: nothing embedded again
+    shutil.copy2(demo_music / "tone5.wav", music / "tone5.wav")
+    (music / "tone0.wav").unlink()
+    shutil.copyfile(demo_music / "tone1.wav", music / "tone3.wav")  # same name, new content
+    democat.folder_catalog(model, music, tmp_path / "data", progress=False)
+    catalog = sdk.Catalog.load(first)
+    assert sorted(catalog.ids) == ["tone3.wav", "tone5.wav"] and sorted(embedded[2:]) == ["tone3.wav", "tone5.wav"]
+    assert np.allclose(catalog.vector("tone3.wav"), demo_catalog[1].vector("tone1.wav"), atol=1e-5)
 
 
 def test_a_preset_without_sub_spaces_gets_one_whole_space_slider(demo_music, tmp_path):
@@ -151,3 +192,21 @@ def test_an_unknown_preset_is_one_clear_line(tmp_path, capsys):
     assert "no-such-preset" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no-such-preset"):
         main(["--catalog", str(tmp_path), "--preset", "no-such-preset"])
+
+
+def test_the_space_layout_runs_app_py_from_its_own_folder(tmp_path):
+    """A Space's root is demo/'s files, flat: app.py must import its siblings as `demo`."""
+    import subprocess
+    import sys
+
+    space = tmp_path / "space"
+    space.mkdir()
+    for file in Path(democat.__file__).parent.iterdir():
+        if file.suffix in (".py", ".txt", ".md"):
+            shutil.copy2(file, space / file.name)
+    assert (space / "README.md").read_text().startswith("---\ntitle:")
+    assert "app_file: app.py" in (space / "README.md").read_text()
+    run = subprocess.run([sys.executable, "app.py", "--help"], cwd=space, capture_output=True, text=True,
+                         timeout=300, env={k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "DEMO_CATALOG_REPO" in run.stdout

@@ -133,6 +133,19 @@ def test_model_tags_by_sub_space_and_the_query_top_tags(model):
     assert top[FULL][0][0] == "bright"
 
 
+def test_top_tags_rank_by_the_heads_score_not_the_bare_cosine(model):
+    """A disentangled head's logit is |class vector| x cosine: a long class vector at a wider
+    angle can outscore a short one the query points straight at."""
+    catalog, vector = hand_made(model)
+    tagged = model.fit_prototypes(catalog, {"noise-a": "warm", "near-high": "bright"})
+    engine = SearchEngine(tagged, catalog)
+    vectors = engine.model.tag_embeddings()
+    query = engine.make_query(2 * vectors["bright"] + vectors["warm"])  # nearer bright
+    assert engine.top_tags(query, n=2)[FULL][0][0] == "bright"  # prototype heads: scale 1
+    tagged._tag_norms = {"bright": 1.0, "warm": 100.0}
+    assert [tag for tag, _ in engine.top_tags(query, n=2)[FULL]] == ["warm", "bright"]
+
+
 def test_top_tags_skip_the_sub_spaces_a_mix_leaves_out(model):
     catalog, vector = hand_made(model)
     tagged = model.fit_prototypes(catalog, {"low-twin": "warm", "near-high": "bright"})
