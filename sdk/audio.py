@@ -1,9 +1,13 @@
 """Audio input for the SDK: decode, mix to mono, resample, stream long files.
 
-Pure numpy + soundfile + resampy (no keras), so the catalog tools and the demo
+Pure numpy + soundfile + soxr / resampy (no keras), so the catalog tools and the demo
 can use it without a backend. Every failure on bad input is an `AudioError`
 whose message starts with the file (or "audio array") and says what is wrong;
-soundfile / resampy exceptions never escape for bad input.
+soundfile / soxr / resampy exceptions never escape for bad input.
+
+Resampling: `resample_filter` is "soxr_hq" (the default, librosa's too) or "soxr_vhq" (libsoxr),
+or a resampy filter ("kaiser_best", "kaiser_fast"). soxr_hq is ~100x faster than kaiser_best
+on a CPU; `python benchmarks/embed_throughput.py` measures both and how far presets' outputs move.
 """
 
 import contextlib
@@ -16,6 +20,7 @@ import numpy as np
 import resampy
 import resampy.filters
 import soundfile
+import soxr
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -33,6 +38,10 @@ _MAX_CHANNEL_AXIS = 8  # a 2-D array's channel axis is its smaller one, if <= th
 # does not start at the beginning, either after an earlier read or a seek, on files using
 # the bit reservoir; such files are only read from the start, in one piece.
 _ONE_PIECE_FORMATS = ("MP3",)
+DEFAULT_RESAMPLER = "soxr_hq"
+_SOXR = {"soxr_hq": "HQ", "soxr_vhq": "VHQ", "soxr_mq": "MQ"}
+RESAMPLERS = (*_SOXR, "kaiser_best", "kaiser_fast")
+_SOXR_CONTEXT_SECONDS = 0.05  # >> libsoxr's filter half-length at these qualities (a few ms)
 
 
 class AudioError(ValueError):
@@ -101,11 +110,17 @@ def _resample(audio, sample_rate, target_rate, resample_filter, name):
     if sample_rate == target_rate:
         return audio
     try:
-        out = resampy.resample(audio, int(sample_rate), int(target_rate),
-                               filter=resample_filter, axis=0)
-    except ValueError as exc:  # e.g. too few samples for the ratio
+        if resample_filter in _SOXR:
+            out = soxr.resample(audio, int(sample_rate), int(target_rate), quality=_SOXR[resample_filter])
+        else:
+            out = resampy.resample(audio, int(sample_rate), int(target_rate),
+                                   filter=resample_filter, axis=0)
+    except ValueError as exc:  # e.g. too few samples for the ratio, an unknown filter
         raise AudioError(f"{name}: cannot resample {sample_rate} -> {target_rate} Hz "
                          f"({exc})") from exc
+    if len(out) == 0:
+        raise AudioError(f"{name}: cannot resample {sample_rate} -> {target_rate} Hz "
+                         f"({len(audio)} sample(s) give none)")
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -152,7 +167,7 @@ def audio_info(path):
 
 
 def load_audio(path, sample_rate, mono=True, offset=0.0, duration=None,
-               resample_filter="kaiser_best"):
+               resample_filter=DEFAULT_RESAMPLER):
     """Decode `path` to float32 at `sample_rate` (None keeps the file's rate).
 
     mono=True gives (samples,), the channel average; mono=False gives
@@ -177,7 +192,7 @@ def load_audio(path, sample_rate, mono=True, offset=0.0, duration=None,
 
 
 def prepare_array(audio, sample_rate, target_rate, mono=True,
-                  resample_filter="kaiser_best", name="audio array"):
+                  resample_filter=DEFAULT_RESAMPLER, name="audio array"):
     """Numpy audio -> float32 (samples,) at `target_rate`.
 
     Accepts (samples,), (samples, channels) or (channels, samples): when 2-D the
@@ -217,13 +232,22 @@ def prepare_array(audio, sample_rate, target_rate, mono=True,
 
 def _context_samples(rate, target_rate, resample_filter):
     """Input samples each side that affect one output sample (filter half-width)."""
+    if resample_filter in _SOXR:
+        return int(math.ceil(_SOXR_CONTEXT_SECONDS * rate))
     window, precision, _ = resampy.filters.get_filter(resample_filter)
     num_zeros = (len(window) - 1) / precision  # precision = table entries per zero crossing
     return int(math.ceil(num_zeros / min(1.0, target_rate / rate))) + 1
 
 
+def _resampled_length(frames, rate, target_rate, resample_filter):
+    """The whole-file output length of each resampler: soxr rounds half up, resampy floors."""
+    if resample_filter in _SOXR:
+        return (2 * frames * target_rate + rate) // (2 * rate)
+    return frames * target_rate // rate
+
+
 def stream_audio(path, sample_rate, block_seconds=60.0, overlap_seconds=0.1, mono=True,
-                 resample_filter="kaiser_best"):
+                 resample_filter=DEFAULT_RESAMPLER):
     """Yield float32 blocks of `path` at `sample_rate`, reading in bounded memory.
 
     Each block is read with `overlap_seconds` of context on both sides (at least
@@ -269,7 +293,7 @@ def stream_audio(path, sample_rate, block_seconds=60.0, overlap_seconds=0.1, mon
             lo = max(0, start - context)
             piece = buf[lo - buf_start: min(end_file, stop + context) - buf_start]
             if total is not None and stop == total:
-                # resampy assumes zeros past the edges, so padding changes nothing but
+                # both resamplers assume zeros past the edges, so padding changes nothing but
                 # guarantees the tail is long enough for the whole-file length.
                 piece = np.concatenate([piece, np.zeros((context, piece.shape[1]),
                                                         np.float32)])
@@ -282,7 +306,7 @@ def stream_audio(path, sample_rate, block_seconds=60.0, overlap_seconds=0.1, mon
                 out = _resample(piece, rate, sample_rate, resample_filter, path)
                 first = start // step_in * step_out
                 last = (stop // step_in * step_out if stop < (total or math.inf)
-                        else total * sample_rate // rate)  # resampy's own length rule
+                        else _resampled_length(total, rate, sample_rate, resample_filter))
                 base = lo // step_in * step_out
                 if last > first:
                     yielded = True

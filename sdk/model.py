@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from sdk import checks
-from sdk.audio import AudioError, list_audio_files, load_audio, prepare_array, stream_audio
+from sdk.audio import DEFAULT_RESAMPLER, RESAMPLERS, AudioError, list_audio_files, load_audio, prepare_array, stream_audio
 from sdk.catalog_models import searchable_catalog
 from sdk.inference import CompiledGraph, cut_windows, one_padded_window, run_batches
 from sdk.preset import build_preset_model, verify_preset
@@ -52,7 +52,7 @@ class MusicModel:
         `save(directory)`; `parent` is left as it was."""
         model = cls.__new__(cls)
         model._setup(task, parent.preprocessor, metadata, None, metadata.get("preset"))
-        model.progress = parent.progress
+        model.progress, model.resampler = parent.progress, parent.resampler
         return model
 
     def _setup(self, task, preprocessor, metadata, directory, preset_id):
@@ -60,6 +60,12 @@ class MusicModel:
         self.directory, self.preset_id = directory, preset_id
         self._compiled = {}  # id(keras model) -> CompiledGraph
         self.progress = True  # progress bars on folders and long files (set False to silence)
+        # how audio at another rate is brought to the model's: the preset's own (preprocessor.json
+        # "resample"), else soxr_hq; any of sdk.audio.RESAMPLERS may be set
+        self.resampler = preprocessor.get("resample") or DEFAULT_RESAMPLER
+        if self.resampler not in RESAMPLERS:
+            raise ValueError(f"{self.directory}: preprocessor.json names resampler {self.resampler!r}; "
+                             f"known: {', '.join(RESAMPLERS)}")
         if int(self.metadata["embedding_size"]) != self.task.embedding_size:
             raise ValueError(f"{self.directory}: metadata.json says embedding_size {self.metadata['embedding_size']}, "
                              f"the graph gives {self.task.embedding_size}")
@@ -132,8 +138,8 @@ class MusicModel:
     # ----- audio -> segments -> graph outputs ---------------------------------------------
     def _waveform(self, audio, sr):
         if isinstance(audio, np.ndarray):
-            return prepare_array(audio, sr, self.sample_rate)
-        return load_audio(audio, self.sample_rate)
+            return prepare_array(audio, sr, self.sample_rate, resample_filter=self.resampler)
+        return load_audio(audio, self.sample_rate, resample_filter=self.resampler)
 
     def _geometry(self):
         """(window samples, samples between segments, zeros padded at each end of a song)."""
@@ -148,8 +154,8 @@ class MusicModel:
         if isinstance(audio, np.ndarray):
             blocks = [self._waveform(audio, sr)]
         else:
-            blocks = self._with_progress(str(audio), stream_audio(str(audio), self.sample_rate,
-                                                                  block_seconds=block_seconds))
+            blocks = self._with_progress(str(audio), stream_audio(str(audio), self.sample_rate, block_seconds=block_seconds,
+                                                                  resample_filter=self.resampler))
         empty = True
         for windows in cut_windows(blocks, window, step, pad, batch):
             empty = False

@@ -56,8 +56,9 @@ def test_resampling_keeps_pitch_and_length(stereo_wav):
     audio = load_audio(path, 16000)
     assert audio.shape == (88200 * 16000 // 44100,)  # 32000
     assert abs(peak_hz(audio, 16000) - 440) < 1.0
-    fast = load_audio(path, 16000, resample_filter="kaiser_fast")
-    assert fast.shape == audio.shape and np.corrcoef(fast, audio)[0, 1] > 0.999
+    for other in ("kaiser_fast", "kaiser_best", "soxr_vhq"):
+        again = load_audio(path, 16000, resample_filter=other)
+        assert again.shape == audio.shape and np.corrcoef(again, audio)[0, 1] > 0.999, other
 
 
 def test_offset_and_duration(stereo_wav):
@@ -82,16 +83,19 @@ def test_flac_and_ogg_at_16k(tmp_path, ext, subtype):
                     "format": ext.upper(), "frames": 16000}
 
 
-@pytest.mark.parametrize("rate, target", [(44100, 16000), (16000, 22050), (16000, 16000)])
-def test_stream_joins_blocks_seamlessly(tmp_path, rate, target):
-    # A chirp + noise exercises every frequency at the block joins.
-    t = np.arange(int(rate * 3.3)) / rate
+@pytest.mark.parametrize("rate, target, resampler", [
+    (44100, 16000, "soxr_hq"), (16000, 22050, "soxr_hq"), (16000, 16000, "soxr_hq"),
+    (48000, 22050, "soxr_vhq"), (44100, 16000, "kaiser_best"), (16000, 22050, "kaiser_fast")])
+def test_stream_joins_blocks_seamlessly(tmp_path, rate, target, resampler):
+    # A chirp + noise exercises every frequency at the block joins; an odd length the last one.
+    t = np.arange(int(rate * 3.3) + 7) / rate
     rng = np.random.default_rng(0)
     audio = 0.3 * np.sin(2 * np.pi * (100 + 1000 * t) * t) + 0.05 * rng.standard_normal(t.size)
     path = tmp_path / "long.wav"
     soundfile.write(path, np.stack([audio, -0.5 * audio], 1), rate, subtype="FLOAT")
-    whole = load_audio(path, target)
-    blocks = list(stream_audio(path, target, block_seconds=0.5, overlap_seconds=0.02))
+    whole = load_audio(path, target, resample_filter=resampler)
+    blocks = list(stream_audio(path, target, block_seconds=0.5, overlap_seconds=0.02,
+                               resample_filter=resampler))
     assert len(blocks) == 7 and all(b.dtype == np.float32 for b in blocks)
     streamed = np.concatenate(blocks)
     assert streamed.shape == whole.shape

@@ -11,6 +11,10 @@ import numpy as np
 
 from training_recipes.common.training import RecipeError
 
+# resampy's kaiser_best: every shipped checkpoint was trained, and every published figure measured,
+# on audio resampled so (the SDK's own default is the ~100x faster soxr_hq; docs/performance.md).
+RECIPE_RESAMPLER = "kaiser_best"
+
 class Prefetcher:
     """Iterate `iterable` in a background thread, `depth` items ahead (decoding overlaps
     training). The order is that of `iterable`; its exceptions reach the consumer."""
@@ -96,10 +100,10 @@ class AudioReader:
         from sdk.audio import load_audio
 
         if self.cache_dir is None:
-            return load_audio(path, self.sample_rate)
+            return load_audio(path, self.sample_rate, resample_filter=RECIPE_RESAMPLER)
         cached = self._cache_path(path)
         if not cached.is_file():
-            audio = load_audio(path, self.sample_rate)
+            audio = load_audio(path, self.sample_rate, resample_filter=RECIPE_RESAMPLER)
             pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.{threading.get_ident()}.npy")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from training_recipes.evaluation import metrics, mfcc
+from training_recipes.common.audio_batches import RECIPE_RESAMPLER
 from training_recipes.common.training import run_environment
 from training_recipes.evaluation.cache import (
     VectorCache,
@@ -144,9 +145,11 @@ def load_preset(name):
     import sdk
 
     try:
-        return sdk.load(name)
+        model = sdk.load(name)
     except (sdk.PresetNotFoundError, ValueError, OSError) as error:
         raise EvaluationError(f"preset {name!r}: {error}") from None
+    model.resampler = RECIPE_RESAMPLER  # the pipeline every published figure and cached vector used
+    return model
 
 
 def clip_audio(path, sample_rate, clip_seconds):
@@ -158,7 +161,8 @@ def clip_audio(path, sample_rate, clip_seconds):
         return str(path)
     duration = audio_info(path)["duration"]
     offset = max(0.0, (duration - clip_seconds) / 2)
-    return load_audio(path, sample_rate, offset=offset, duration=min(clip_seconds, duration))
+    return load_audio(path, sample_rate, offset=offset, duration=min(clip_seconds, duration),
+                      resample_filter=RECIPE_RESAMPLER)
 
 
 def song_outputs(model, path, clip_seconds=None):
@@ -220,7 +224,7 @@ def mfcc_tracks(tracks, keys, cache_dir, clip_seconds=None):
                 if isinstance(audio, str):
                     from sdk.audio import load_audio
 
-                    audio = load_audio(audio, rate)
+                    audio = load_audio(audio, rate, resample_filter=RECIPE_RESAMPLER)
                 vector = mfcc.mfcc_song_vector(audio)
                 cache.save(key, vector, np.zeros(0), track.path)
                 hit = (vector,)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training_recipes.common.audio_batches import RECIPE_RESAMPLER
 from training_recipes.evaluation import metrics
 from training_recipes.evaluation.cache import VectorCache
 from training_recipes.evaluation.cli import (EvaluationError, _cell, _clip_suffix, _progress, _stats, clip_audio,
@@ -97,7 +98,7 @@ def tempo_tracks(tracks, keys, cache_dir, clip_seconds=None):
                 if isinstance(audio, str):
                     from sdk.audio import load_audio
 
-                    audio = load_audio(audio, rate)
+                    audio = load_audio(audio, rate, resample_filter=RECIPE_RESAMPLER)
                 hit = (np.array([track_tempo(audio)]),)
                 cache.save(key, hit[0], np.zeros(0), track.path)
             values.append(float(hit[0][0]))

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training_recipes.common.audio_batches import RECIPE_RESAMPLER
 from training_recipes.common.training import run_environment
 from training_recipes.evaluation.cli import (
     EvaluationError,
@@ -114,7 +115,8 @@ class Clips:
             with _progress(len(self.tracks), f"decode {sample_rate} Hz", "track") as bar:
                 for track in self.tracks:
                     audio = clip_audio(track.path, sample_rate, self.clip_seconds)
-                    waves.append(load_audio(audio, sample_rate) if isinstance(audio, str) else audio)
+                    waves.append(load_audio(audio, sample_rate, resample_filter=RECIPE_RESAMPLER)
+                                 if isinstance(audio, str) else audio)
                     bar.update()
             self._by_rate[sample_rate] = waves
         return self._by_rate[sample_rate]
@@ -147,7 +149,9 @@ def random_init(model, seed=0):
                            *[o for o in model.metadata.get("outputs", []) if o.get("purpose") != "embeddings"]]
     with tempfile.TemporaryDirectory(prefix="random-init-") as scratch:
         directory = save_preset(fresh, Path(scratch) / "preset", preprocessor=model.preprocessor, metadata=metadata)
-        return sdk.load(directory)  # read into memory at once, so the folder can go
+        untrained = sdk.load(directory)  # read into memory at once, so the folder can go
+        untrained.resampler = model.resampler
+        return untrained
 
 
 def probe_features(model, waves, batch_size, desc):
