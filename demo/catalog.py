@@ -98,23 +98,31 @@ def build_catalog(model, entries, out, progress=True):
 
 
 def add_tracks(model, catalog, entries, progress=True):
-    """Embed, tag and add each (id, path, metadata); unreadable files go to catalog.skipped."""
-    from tqdm.auto import tqdm
-
-    from sdk.audio import AudioError
+    """Embed, tag and add each (id, path, metadata), batched across files (unreadable files go
+    to catalog.skipped)."""
+    from sdk.audio import AUDIO_EXTENSIONS
 
     keep = ("title", "soundtrack", "composer", "licence", "package", "folder", "duration", "artist", "album")
-    for id, path, meta in tqdm(entries, desc="embedding the catalog", unit="track", disable=not progress):
-        try:
-            vector, scores = model.embed_and_tag(path)
-        except AudioError as error:
-            catalog.skipped.append((str(path), str(error)))
-            continue
-        item = {"path": str(path), "title": meta.get("title") or Path(path).stem, "stat": file_stat(path),
-                **{k: meta[k] for k in keep if meta.get(k) not in (None, "") and k != "title"}}
-        if len(scores):
-            item["top_tags"] = [model.tags[i] for i in np.argsort(-scores)[:TOP_TAGS]]
-        catalog.add(id, vector, [item])
+    for _, path, _ in entries:
+        if not Path(path).is_file() or Path(path).suffix.lower() not in AUDIO_EXTENSIONS:
+            catalog.skipped.append((str(path), f"{path}: not an audio file that exists"))
+    entries = [e for e in entries if Path(e[1]).is_file() and Path(e[1]).suffix.lower() in AUDIO_EXTENSIONS]
+    if not entries:
+        return
+    model.progress, was = progress, model.progress
+    try:
+        outputs = model.embed_and_tag_many([str(path) for _, path, _ in entries])
+        for (id, path, meta), (_, vector, scores) in zip(entries, outputs):
+            if vector is None:
+                catalog.skipped.append((str(path), str(scores)))
+                continue
+            item = {"path": str(path), "title": meta.get("title") or Path(path).stem, "stat": file_stat(path),
+                    **{k: meta[k] for k in keep if meta.get(k) not in (None, "") and k != "title"}}
+            if len(scores):
+                item["top_tags"] = [model.tags[i] for i in np.argsort(-scores)[:TOP_TAGS]]
+            catalog.add(id, vector, [item])
+    finally:
+        model.progress = was
 
 
 def file_stat(path):

@@ -241,21 +241,43 @@ class MusicModel:
 
     def embed_many(self, audio, batch_size=16, levels=None):
         """Song embeddings of a folder or list of files, going on past unreadable ones:
-        an EmbeddedFiles(paths, vectors (N, d) for those paths, skipped [(path, reason)])."""
-        from tqdm import tqdm
-
-        files = list_audio_files(checks.audio(audio))
-        paths, vectors, skipped = [], [], []
-        for path in tqdm(files, desc="embedding", unit="file", disable=not self.progress or len(files) < 2):
-            try:
-                vectors.append(self.segment_features(path, None, batch_size, levels).mean(0))
+        an EmbeddedFiles(paths, vectors (N, d) for those paths, skipped [(path, reason)]).
+        Segments of consecutive files share batches; the next files are decoded while the
+        graph runs (sdk/batching.py)."""
+        graph = self.task if levels is None else self.task.stage_features(checks.levels(levels, self.stage_names))
+        files, paths, vectors, skipped = self._files(audio), [], [], []
+        for path, out in self._run_files(graph, files, batch_size):
+            if isinstance(out, AudioError):
+                skipped.append((str(path), str(out)))
+            else:
+                vectors.append((out["embedding"] if levels is None else out).mean(0))
                 paths.append(path)
-            except AudioError as error:
-                skipped.append((str(path), str(error)))
         if not paths:
             raise AudioError(f"{audio}: none of its {len(files)} file(s) could be read; "
                              + "; ".join(reason for _, reason in skipped[:3]))
         return EmbeddedFiles(paths, np.stack(vectors), skipped)
+
+    def embed_and_tag_many(self, audio, batch_size=16):
+        """Yield (path, song embedding, tag scores) for each file of a folder or list, in order,
+        or (path, None, AudioError) for one that cannot be read: embed_and_tag over many files,
+        batched across them with decoding overlapped (what catalogs are built with)."""
+        for path, out in self._run_files(self.task, self._files(audio), batch_size):
+            yield (path, None, out) if isinstance(out, AudioError) else (path, *self._song_outputs(out))
+
+    def _files(self, audio):
+        return list_audio_files(checks.audio(audio))
+
+    def _run_files(self, graph, files, batch_size):
+        from tqdm import tqdm
+
+        from sdk.batching import run_files
+
+        batch_size = checks.count(batch_size, "batch_size")
+        windows_of = lambda path: self.segment_inputs(path, None, batch_size)
+        with tqdm(total=len(files), desc="embedding", unit="file", disable=not self.progress or len(files) < 2) as bar:
+            for index, out in run_files(self.compiled(graph), files, windows_of, batch_size):
+                bar.update()
+                yield files[index], out
 
     def tag(self, audio, sr=None, top_k=10):
         """[(tag, score)] sorted by score; top_k=None gives every tag."""
@@ -269,7 +291,10 @@ class MusicModel:
     def embed_and_tag(self, audio, sr=None, batch_size=16):
         """(song embedding, every tag's score in `tags` order; empty without tags) from one
         pass of the graph over the audio: what a tagged catalog needs."""
-        out = self._run(self.task, audio, sr, batch_size)
+        return self._song_outputs(self._run(self.task, audio, sr, batch_size))
+
+    def _song_outputs(self, out):
+        """(song embedding, tag scores) from the graph's per-segment outputs of one song."""
         embedding = out["embedding"].mean(0)
         if "tags" not in out:
             return embedding, np.zeros(0, np.float32)

@@ -156,8 +156,9 @@ def test_a_folder_catalog_follows_files_added_changed_and_removed(demo_catalog, 
     for name in ("tone0.wav", "tone3.wav"):
         shutil.copy2(demo_music / name, music / name)
     embedded = []
-    original = model.embed_and_tag
-    monkeypatch.setattr(model, "embed_and_tag", lambda path: (embedded.append(Path(path).name), original(path))[1])
+    original = model.embed_and_tag_many
+    monkeypatch.setattr(model, "embed_and_tag_many",
+                        lambda paths: (embedded.extend(Path(p).name for p in paths), original(paths))[1])
     first = democat.folder_catalog(model, music, tmp_path / "data", progress=False)
     assert sorted(sdk.Catalog.load(first).ids) == ["tone0.wav", "tone3.wav"] and len(embedded) == 2
     assert democat.folder_catalog(model, music, tmp_path / "data", progress=False) == first
