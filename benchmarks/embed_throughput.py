@@ -10,7 +10,9 @@ What it separates, per second of audio (x real time = seconds of audio per secon
               pooling), rounds interleaved across presets so the machine's load hits all alike;
               the MFCC baseline (training_recipes/evaluation/mfcc.py) likewise
   file        the whole path from a file, with the preset's own resampler
-and a batch-size sweep of the model cost (one track). On the jax backend the graph's FLOPs per
+a batch-size sweep of the model cost (one track), and the graph under Keras's mixed_bfloat16
+policy against float32 (speed and how far the outputs move; oneDNN/XLA may or may not have fast
+bfloat16 kernels for this CPU, which the AVX512_BF16 flag alone does not say). On the jax backend the graph's FLOPs per
 window come from XLA's cost analysis, so the achieved FLOP/s and its fraction of the CPU's peak
 (cores x MHz x --flops-per-cycle; 32 = two 256-bit FMA pipes in float32) are reported.
 Default audio: --tracks tracks of the validation soundtracks in data/corpus (never the reserved
@@ -63,6 +65,40 @@ def xla_flops_per_window(model, batch=4):
     cost = fn.lower(*state, x).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return float(cost["flops"]) / batch if cost and "flops" in cost else None
+
+
+def bfloat16_task(model, policy="mixed_bfloat16"):
+    """The preset's graph rebuilt under a bfloat16 dtype policy, with its weights."""
+    import keras
+
+    config = json.loads((Path(model.directory) / "config.json").read_text())
+    config.pop("format_version", None)
+    keras.config.set_dtype_policy(policy)
+    try:
+        task = keras.saving.deserialize_keras_object(config)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    task.load_weights(Path(model.directory) / "model.weights.h5")
+    return task
+
+
+def bfloat16_row(model, wave, batch_size=16):
+    """x real time of the graph on `wave` in float32 and under mixed_bfloat16, and how far the
+    bfloat16 outputs move (song-embedding cosine, largest tag-score change)."""
+    from sdk.inference import CompiledGraph, run_batches
+
+    rows = {}
+    for name, task in (("float32", model.task), ("mixed_bfloat16", bfloat16_task(model))):
+        graph = CompiledGraph(task)
+        run_batches(graph, model.segment_inputs(wave, model.sample_rate, batch_size), batch_size)  # compile
+        took, out = clock(lambda: run_batches(graph, model.segment_inputs(wave, model.sample_rate, batch_size),
+                                              batch_size))
+        rows[name] = (len(wave) / model.sample_rate / took, out)
+    a, b = rows["float32"][1], rows["mixed_bfloat16"][1]
+    ea, eb = a["embedding"].mean(0), b["embedding"].mean(0)
+    return {"float32_x": rows["float32"][0], "bfloat16_x": rows["mixed_bfloat16"][0],
+            "embedding_cosine": float(ea @ eb / np.linalg.norm(ea) / np.linalg.norm(eb)),
+            "max_tag_change": float(np.abs(a["tags"].mean(0) - b["tags"].mean(0)).max()) if "tags" in a else None}
 
 
 def peak_flops(flops_per_cycle):
@@ -144,6 +180,9 @@ def main(argv=None):
                                                                       batch_size=size))[0] for _ in range(2)]))
             sweep[name][size] = len(wave) / model.sample_rate / took
 
+    bfloat16 = {name: bfloat16_row(model, at_rate[model.sample_rate][0][: 60 * model.sample_rate])
+                for name, model in models.items()}
+
     peak = peak_flops(args.flops_per_cycle)
     flops = {}
     for name, model in models.items():
@@ -167,11 +206,16 @@ def main(argv=None):
               f"{file_x.get(name, float('nan')):9.0f}{f.get('achieved_gflops', float('nan')):9.0f}"
               f"{f.get('fraction_of_peak') or float('nan'):9.2f}  "
               + " ".join(f"{b}:{x:.0f}" for b, x in sweep.get(name, {}).items()))
+    print(f"{'bfloat16 (mixed)':22}{'fp32 x':>9}{'bf16 x':>9}{'cosine':>9}{'max tag change':>16}")
+    for name, row in bfloat16.items():
+        change = row["max_tag_change"]
+        print(f"{name:22}{row['float32_x']:9.0f}{row['bfloat16_x']:9.0f}{row['embedding_cosine']:9.5f}"
+              f"{change if change is not None else float('nan'):16.4f}")
     import keras
 
     result = {"files": files, "audio_seconds": seconds, "decode_x": seconds / decode_s, "resample_x": resample,
               "model_x": model_x, "model_vs_musicnn_msd": {n: x / reference for n, x in model_x.items()} if reference else None,
-              "file_x": file_x, "batch_sweep_x": sweep, "flops": flops, "peak_gflops": peak / 1e9,
+              "file_x": file_x, "batch_sweep_x": sweep, "bfloat16": bfloat16, "flops": flops, "peak_gflops": peak / 1e9,
               "flops_per_cycle": args.flops_per_cycle, "rounds": args.rounds,
               "resamplers": {n: m.resampler for n, m in models.items()}, "backend": keras.backend.backend(),
               "load_average": os.getloadavg(), "cpus": len(os.sched_getaffinity(0)),
