@@ -314,46 +314,15 @@ class MusicModel:
         Catalog (labels: {id: labels}) or a list of audio paths (labels: aligned with it).
         The prototypes are a layer of the new model's graph: `save()` keeps them.
         """
-        from zoo.heads import class_prototypes
+        from sdk.derived import fit_prototypes
 
-        if hasattr(audio_or_catalog, "vector"):
-            ids = list(labels)
-            vectors = np.stack([audio_or_catalog.vector(i) for i in ids])
-            item_labels = [labels[i] for i in ids]
-        else:
-            vectors = self.embed(list(audio_or_catalog))
-            item_labels = list(labels)
-        if len(item_labels) != len(vectors):
-            raise ValueError(f"labels: {len(item_labels)} entries for {len(vectors)} items")
-        item_labels = [[x] if isinstance(x, str) else list(x) for x in item_labels]
-        names = sorted({label for row in item_labels for label in row})
-        if not names:
-            raise ValueError("labels: no label given")
-        multi_hot = np.array([[name in row for name in names] for row in item_labels], np.float32)
-        task = self.task.with_head({"kind": "prototypes", "classes": len(names)})
-        task.tag_head[0].set_weights([class_prototypes(vectors, multi_hot)])
-        return MusicModel.derived(self, task, self.derived_metadata(
-            names, preset_id, {"kind": "class prototypes (thesis Eq. 2.9), cosine to the song embedding",
-                               "items": len(vectors)}))
+        return fit_prototypes(self, audio_or_catalog, labels, preset_id)
 
     def derived_metadata(self, names, preset_id, record):
         """metadata.json of a model derived from this one with a new head over `names`."""
-        size = self.embedding_size
-        meta = {k: v for k, v in self.metadata.items()
-                if k not in ("files", "parameter_count", "date_saved", "keras_version", "card", "preset")}
-        meta.update(preset=preset_id or f"{self.preset_id}-tuned", tags=list(names),
-                    derived_from={"preset": self.preset_id, "weights_sha256": (self.metadata.get("files") or {}).get(
-                        "model.weights.h5"), **record})
-        meta["outputs"] = [{"name": "embedding", "purpose": "embeddings", "size": size},
-                           {"name": "tags", "purpose": "predictions", "size": len(names)}]
-        meta["card"] = {"summary": f"{meta['preset']}: {self.preset_id} with a new tag head over {len(names)} "
-                                   f"labels ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}): "
-                                   f"{record['kind']}.",
-                        "how_made": "Made with the SDK from " + ", ".join(f"{k} {v}" for k, v in
-                                                                         meta["derived_from"].items() if v is not None)
-                                    + ".",
-                        "not_evaluated": "Not evaluated: measure it on held-out labelled music of your own."}
-        return meta
+        from sdk.derived import derived_metadata
+
+        return derived_metadata(self, names, preset_id, record)
 
     def similar(self, query, catalog, k=10, weights=None, positives=(), negatives=(), allow_other_model=False):
         """Rank `catalog` (an sdk.Catalog, or the directory of a saved one) for `query`; see
