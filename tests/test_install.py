@@ -151,7 +151,9 @@ def test_plain_pip_install_of_the_wheel_runs_the_quick_start(wheel, music, tmp_p
     vector = np.array(out["embedding"])
     expected = reference["samplecnn-msd/embedding"]
     assert vector.shape == expected.shape == (256,) and np.all(np.isfinite(vector))
-    assert vector @ expected / (np.linalg.norm(vector) * np.linalg.norm(expected)) >= 0.9999
+    # the reference was made with resampy's kaiser_best; the SDK's default resampler is soxr_hq, held
+    # to cosine >= 0.997 and tags within 0.003 of it (tests/sdk/test_one_graph.py measures the same)
+    assert vector @ expected / (np.linalg.norm(vector) * np.linalg.norm(expected)) >= 0.997
 
     bundled_tags = json.loads((ROOT / "sdk/bundled/samplecnn-msd/metadata.json").read_text())["tags"]
     assert out["model_tags"] == bundled_tags and len(bundled_tags) == 50
@@ -159,7 +161,7 @@ def test_plain_pip_install_of_the_wheel_runs_the_quick_start(wheel, music, tmp_p
     assert sorted(names) == sorted(bundled_tags)
     assert np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1)) and np.all(np.diff(scores) <= 0)
     by_name = dict(out["tags"])
-    np.testing.assert_allclose([by_name[n] for n in bundled_tags], reference["samplecnn-msd/tags"], atol=1e-4)
+    np.testing.assert_allclose([by_name[n] for n in bundled_tags], reference["samplecnn-msd/tags"], atol=3e-3)
 
     assert out["catalog_ids"] == ["copy.ogg", "excerpt.ogg", "noise.wav", "tone.wav"]
     (first_id, first_score), *rest = out["by_id"]  # the query itself is excluded; its copy comes first
