@@ -103,10 +103,10 @@ def add_tracks(model, catalog, entries, progress=True):
     from sdk.audio import AUDIO_EXTENSIONS
 
     keep = ("title", "soundtrack", "composer", "licence", "package", "folder", "duration", "artist", "album")
-    for _, path, _ in entries:
-        if not Path(path).is_file() or Path(path).suffix.lower() not in AUDIO_EXTENSIONS:
-            catalog.skipped.append((str(path), f"{path}: not an audio file that exists"))
-    entries = [e for e in entries if Path(e[1]).is_file() and Path(e[1]).suffix.lower() in AUDIO_EXTENSIONS]
+    readable = lambda path: Path(path).is_file() and Path(path).suffix.lower() in AUDIO_EXTENSIONS
+    catalog.skipped += [(str(path), f"{path}: not an audio file that exists") for _, path, _ in entries
+                        if not readable(path)]
+    entries = [e for e in entries if readable(e[1])]
     if not entries:
         return
     model.progress, was = progress, model.progress

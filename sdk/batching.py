@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from sdk.audio import AudioError
-from sdk.inference import bucket
+from sdk.inference import run_padded
 
 _DONE = object()
 
@@ -93,10 +93,7 @@ def _run_batch(compiled, pending, batch_size, outputs):
             room -= len(take)
         if len(rest):
             left.append((index, rest))
-    batch = np.concatenate(rows)
-    padded = np.zeros((bucket(len(batch), batch_size), *batch.shape[1:]), np.float32)
-    padded[: len(batch)] = batch
-    out = compiled(padded)
+    out = run_padded(compiled, np.concatenate(rows), batch_size)
     start = 0
     for index, count in owners:
         part = ({k: v[start:start + count] for k, v in out.items()} if isinstance(out, dict)

@@ -74,6 +74,15 @@ class CompiledGraph:
         return keras.tree.map_structure(lambda t: np.asarray(keras.ops.convert_to_numpy(t), np.float32), out)
 
 
+def run_padded(compiled, rows, batch_size):
+    """At most batch_size rows through `compiled`, padded to a bucket shape; the outputs of
+    those rows only (a dict of arrays, or an array)."""
+    padded = np.zeros((bucket(len(rows), batch_size), *rows.shape[1:]), np.float32)
+    padded[: len(rows)] = rows
+    out = compiled(padded)
+    return {k: v[: len(rows)] for k, v in out.items()} if isinstance(out, dict) else out[: len(rows)]
+
+
 def run_batches(compiled, batches, batch_size):
     """Every batch of windows through `compiled`, rows padded to a bucket shape; the
     outputs concatenated (a dict of arrays, or an array)."""
@@ -81,11 +90,7 @@ def run_batches(compiled, batches, batch_size):
     for batch in batches:
         batch = np.asarray(batch, np.float32)
         for start in range(0, len(batch), batch_size):
-            rows = batch[start : start + batch_size]
-            padded = np.zeros((bucket(len(rows), batch_size), *rows.shape[1:]), np.float32)
-            padded[: len(rows)] = rows
-            out = compiled(padded)
-            parts.append({k: v[: len(rows)] for k, v in out.items()} if isinstance(out, dict) else out[: len(rows)])
+            parts.append(run_padded(compiled, batch[start : start + batch_size], batch_size))
     if isinstance(parts[0], dict):
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     return np.concatenate(parts)
