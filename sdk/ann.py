@@ -1,0 +1,144 @@
+"""Which FAISS index a `Catalog` searches with, built and checked here.
+
+A catalog's rows are unit vectors per sub-space, so a weighted query (its sub-space parts
+scaled by w_s) scores sum_s w_s cos_s as ONE inner product: every index here is an
+inner-product index (METRIC_INNER_PRODUCT) and takes the weighted query as it is. An
+approximate index only proposes candidates (`candidates(kind, wanted)` of them); the
+catalog re-ranks them exactly with its stored vectors, so returned scores are always exact
+and only recall (is the true top k among the candidates?) depends on the index.
+
+Kinds: "flat" (exact), "ivf" (IVF-Flat), "hnsw" (HNSW-Flat), "ivfpq" (IVF with 8-bit product
+codes: ~embedding_size/4 bytes a vector instead of 4 * embedding_size); "auto" picks by size
+(`choose`). Search-time settings (nprobe, efSearch) are module constants measured with
+`python -m benchmarks.search_scale` (docs/performance-search.md).
+"""
+
+import zlib
+
+import numpy as np
+
+try:
+    import faiss
+except ImportError:
+    faiss = None
+
+KINDS = ("auto", "flat", "ivf", "hnsw", "ivfpq")
+APPROXIMATE = ("ivf", "hnsw", "ivfpq")
+FLAT_BELOW = 50_000  # "auto": exact below this many vectors
+IVFPQ_FROM = 5_000_000  # "auto": IVF-PQ from here (an IVF-Flat would copy >= 5 GB of 256-d vectors)
+IVF_NPROBE = 32  # cells visited per query (of ~sqrt(n), see `nlist`)
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 64, 128
+CANDIDATE_FACTOR = {"flat": 1, "ivf": 2, "hnsw": 2, "ivfpq": 16}  # candidates per wanted hit
+CANDIDATE_MARGIN = 16  # + this many, so near-ties at rank k rank the same on every backend
+TRAIN_PER_CELL = 64  # k-means training sample: this many rows per IVF cell (faiss wants >= 39)
+_CHUNK = 1 << 16  # rows added / checksummed at a time (bounds the float32 copies of mmapped rows)
+
+
+def check_kind(kind):
+    if kind not in KINDS:
+        raise ValueError(f"index must be one of {', '.join(map(repr, KINDS))}, not {kind!r}")
+    return kind
+
+
+def choose(kind, count):
+    """The kind of index to build for `count` vectors when `kind` was asked for."""
+    if check_kind(kind) != "auto":
+        return kind
+    return "flat" if count < FLAT_BELOW else "ivf" if count < IVFPQ_FROM else "ivfpq"
+
+
+def nlist(count):
+    """IVF cells: the power of two nearest sqrt(count), with >= 39 training rows per cell."""
+    cells = 2 ** int(round(np.log2(max(1.0, np.sqrt(count)))))
+    while cells > 1 and count < 39 * cells:
+        cells //= 2
+    return cells
+
+
+def pq_shape(dim, count):
+    """(sub-quantizers, bits) of IVF-PQ codes: ~4 dimensions per byte-sized code; fewer
+    bits when there are too few rows to train 256 centroids per sub-quantizer."""
+    m = max(s for s in range(1, dim + 1) if dim % s == 0 and dim // s >= 4) if dim >= 4 else dim
+    bits = int(np.clip(np.floor(np.log2(max(2, count) / 39)), 4, 8))
+    return m, bits
+
+
+def params(kind, dim, count):
+    """What an index of `kind` for `count` vectors is built with; an index built with other
+    params (the catalog grew or shrank a lot since) is rebuilt rather than extended."""
+    if kind in ("ivf", "ivfpq"):
+        out = {"nlist": nlist(count)}
+        if kind == "ivfpq":
+            out["pq_m"], out["pq_bits"] = pq_shape(dim, count)
+        return out
+    if kind == "hnsw":
+        return {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
+    return {}
+
+
+def candidates(kind, wanted, count):
+    """How many candidates to fetch from an index of `kind` for `wanted` hits."""
+    return min(count, max(CANDIDATE_FACTOR[kind] * wanted, wanted + CANDIDATE_MARGIN))
+
+
+def configure(index, kind):
+    """Set the search-time parameters (not all survive write_index/read_index)."""
+    if kind in ("ivf", "ivfpq"):
+        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+    elif kind == "hnsw":
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    return index
+
+
+def _chunks(vectors):
+    for start in range(0, len(vectors), _CHUNK):
+        yield np.ascontiguousarray(vectors[start:start + _CHUNK], np.float32)
+
+
+def build(kind, vectors, seed=0):
+    """A trained index of `kind` holding `vectors` (an array or a read-only memmap)."""
+    count, dim = vectors.shape
+    p = params(kind, dim, count)
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, p["M"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = p["efConstruction"]
+    elif kind in ("ivf", "ivfpq"):
+        spec = f"IVF{p['nlist']},Flat" if kind == "ivf" else f"IVF{p['nlist']},PQ{p['pq_m']}x{p['pq_bits']}"
+        index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
+        if kind == "ivfpq":  # the factory turns it on; it is only for polysemous search, and slow
+            faiss.downcast_index(index).do_polysemous_training = False
+        sample = max(TRAIN_PER_CELL * p["nlist"], 64 * 2 ** p.get("pq_bits", 0))
+        rows = np.sort(np.random.default_rng(seed).choice(count, min(count, sample), replace=False))
+        index.train(np.ascontiguousarray(vectors[rows], np.float32))
+    else:
+        raise ValueError(f"index kind {kind!r} has nothing to build")
+    for chunk in _chunks(vectors):
+        index.add(chunk)
+    return configure(index, kind)
+
+
+def checksum(vectors):
+    """crc32 of the rows as float32: ties a saved index to the vectors it was built from (it
+    detects a stale or mismatched index file, not tampering)."""
+    crc = 0
+    for chunk in _chunks(vectors):
+        crc = zlib.crc32(chunk.data, crc)
+    return crc
+
+
+def to_bytes(index):
+    return faiss.serialize_index(index).tobytes()
+
+
+def from_bytes(data, kind, dim, count):
+    """The index in `data`, or None (with the reason) when it is not a `kind` index of `count`
+    `dim`-d vectors searched by inner product."""
+    try:
+        index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
+    except RuntimeError as exc:
+        return None, f"unreadable ({str(exc).splitlines()[0] if str(exc) else 'faiss error'})"
+    if index.d != dim or index.ntotal != count or index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return None, f"holds {index.ntotal} {index.d}-d vectors, the catalog {count} {dim}-d"
+    return configure(index, kind), None
