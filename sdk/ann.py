@@ -7,12 +7,15 @@ approximate index only proposes candidates (`candidates(kind, wanted)` of them);
 catalog re-ranks them exactly with its stored vectors, so returned scores are always exact
 and only recall (is the true top k among the candidates?) depends on the index.
 
-Kinds: "flat" (exact), "ivf" (IVF-Flat), "hnsw" (HNSW-Flat), "ivfpq" (IVF with 8-bit product
-codes: ~embedding_size/4 bytes a vector instead of 4 * embedding_size); "auto" picks by size
+Kinds: "flat" (exact), "ivf" (IVF-Flat), "hnsw" (HNSW-Flat), "ivfpq" (IVF over 4-bit product codes
+scanned with SIMD, "fast scan": embedding_size/8 bytes a vector instead of 4 * embedding_size,
+its coarse quantizer an HNSW graph so adding 10^7 vectors is quick); "auto" picks by size
 (`choose`). Search-time settings (nprobe, efSearch) are module constants measured with
 `python -m benchmarks.search_scale` (docs/performance-search.md).
 """
 
+import contextlib
+import mmap
 import zlib
 
 import numpy as np
@@ -28,9 +31,14 @@ FLAT_BELOW = 50_000  # "auto": exact below this many vectors
 IVFPQ_FROM = 5_000_000  # "auto": IVF-PQ from here (an IVF-Flat would copy >= 5 GB of 256-d vectors)
 IVF_NPROBE = 32  # cells visited per query (of ~sqrt(n), see `nlist`)
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 64, 128
-CANDIDATE_FACTOR = {"flat": 1, "ivf": 2, "hnsw": 2, "ivfpq": 16}  # candidates per wanted hit
+CANDIDATE_FACTOR = {"flat": 1, "ivf": 2, "hnsw": 2, "ivfpq": 32}  # candidates per wanted hit (4-bit codes: many)
 CANDIDATE_MARGIN = 16  # + this many, so near-ties at rank k rank the same on every backend
-TRAIN_PER_CELL = 64  # k-means training sample: this many rows per IVF cell (faiss wants >= 39)
+TRAIN_PER_CELL = 40  # k-means training sample: this many rows per IVF cell (faiss wants >= 39)
+KMEANS_ITERATIONS = 10  # faiss's default 25 costs 2.5x the training time
+# OpenMP threads for training (adding and searching use faiss's default): its many small
+# parallel k-means runs stall when the machine is busier than its cores (training IVF-PQ on
+# 3000 rows: 16-30 s with 2 threads, 0.45 s with 1, on 2 shared cores).
+TRAIN_THREADS = 1
 _CHUNK = 1 << 16  # rows added / checksummed at a time (bounds the float32 copies of mmapped rows)
 
 
@@ -55,12 +63,13 @@ def nlist(count):
     return cells
 
 
-def pq_shape(dim, count):
-    """(sub-quantizers, bits) of IVF-PQ codes: ~4 dimensions per byte-sized code; fewer
-    bits when there are too few rows to train 256 centroids per sub-quantizer."""
-    m = max(s for s in range(1, dim + 1) if dim % s == 0 and dim // s >= 4) if dim >= 4 else dim
-    bits = int(np.clip(np.floor(np.log2(max(2, count) / 39)), 4, 8))
-    return m, bits
+def pq_m(dim):
+    """Sub-quantizers of IVF-PQ codes: one 4-bit code per ~4 dimensions (an even number
+    dividing `dim`, as fast scan needs)."""
+    fits = [m for m in range(2, dim + 1, 2) if dim % m == 0 and dim // m >= 4]
+    if not fits:
+        raise ValueError(f"index 'ivfpq' needs an embedding_size with an even divisor <= size / 4, not {dim}")
+    return max(fits)
 
 
 def params(kind, dim, count):
@@ -69,7 +78,7 @@ def params(kind, dim, count):
     if kind in ("ivf", "ivfpq"):
         out = {"nlist": nlist(count)}
         if kind == "ivfpq":
-            out["pq_m"], out["pq_bits"] = pq_shape(dim, count)
+            out["pq_m"] = pq_m(dim)
         return out
     if kind == "hnsw":
         return {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
@@ -84,15 +93,35 @@ def candidates(kind, wanted, count):
 def configure(index, kind):
     """Set the search-time parameters (not all survive write_index/read_index)."""
     if kind in ("ivf", "ivfpq"):
-        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+        ivf = faiss.extract_index_ivf(index)
+        ivf.nprobe = IVF_NPROBE
+        if kind == "ivfpq":  # its HNSW quantizer: explore enough to find the nprobe nearest cells
+            faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(64, 2 * IVF_NPROBE)
     elif kind == "hnsw":
         index.hnsw.efSearch = HNSW_EF_SEARCH
     return index
 
 
 def _chunks(vectors):
+    """float32 row blocks of `vectors`; a memory-mapped catalog's are copied and their pages
+    released after, so a pass over 10^7 rows does not leave them all in this process's RSS."""
+    mapped = isinstance(getattr(vectors, "base", None), mmap.mmap)  # a whole np.memmap, not a view
     for start in range(0, len(vectors), _CHUNK):
-        yield np.ascontiguousarray(vectors[start:start + _CHUNK], np.float32)
+        if not mapped:
+            yield np.ascontiguousarray(vectors[start:start + _CHUNK], np.float32)
+            continue
+        chunk = np.array(vectors[start:start + _CHUNK], np.float32)
+        release(vectors, start, len(chunk))
+        yield chunk
+
+
+def release(vectors, start, rows):
+    """Drop rows [start, start + rows) of a read-only np.memmap from this process's resident
+    pages (they stay in the page cache; a later read maps them again)."""
+    row_bytes = vectors.shape[1] * vectors.itemsize
+    first = vectors.offset % mmap.ALLOCATIONGRANULARITY + start * row_bytes
+    aligned = first - first % mmap.PAGESIZE
+    vectors._mmap.madvise(mmap.MADV_DONTNEED, aligned, first + rows * row_bytes - aligned)
 
 
 def build(kind, vectors, seed=0):
@@ -105,18 +134,28 @@ def build(kind, vectors, seed=0):
         index = faiss.IndexHNSWFlat(dim, p["M"], faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = p["efConstruction"]
     elif kind in ("ivf", "ivfpq"):
-        spec = f"IVF{p['nlist']},Flat" if kind == "ivf" else f"IVF{p['nlist']},PQ{p['pq_m']}x{p['pq_bits']}"
+        spec = f"IVF{p['nlist']},Flat" if kind == "ivf" else f"IVF{p['nlist']}_HNSW32,PQ{p['pq_m']}x4fs"
         index = faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
-        if kind == "ivfpq":  # the factory turns it on; it is only for polysemous search, and slow
-            faiss.downcast_index(index).do_polysemous_training = False
-        sample = max(TRAIN_PER_CELL * p["nlist"], 64 * 2 ** p.get("pq_bits", 0))
+        faiss.extract_index_ivf(index).cp.niter = KMEANS_ITERATIONS
+        sample = max(TRAIN_PER_CELL * p["nlist"], 64 * 16)
         rows = np.sort(np.random.default_rng(seed).choice(count, min(count, sample), replace=False))
-        index.train(np.ascontiguousarray(vectors[rows], np.float32))
+        with _omp_threads(TRAIN_THREADS):
+            index.train(np.ascontiguousarray(vectors[rows], np.float32))
     else:
         raise ValueError(f"index kind {kind!r} has nothing to build")
     for chunk in _chunks(vectors):
         index.add(chunk)
     return configure(index, kind)
+
+
+@contextlib.contextmanager
+def _omp_threads(count):
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count or before)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def checksum(vectors):
