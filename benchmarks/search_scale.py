@@ -1,7 +1,8 @@
 """Catalog search at scale: latency and recall@10 of every index kind against exact search.
 
     python -m benchmarks.search_scale [--sizes 10000,100000,1000000] [--kinds numpy,flat,ivf,hnsw,ivfpq]
-        [--queries 200] [--ivfpq-10m] [--json results/search-scale.json]
+        [--queries 200] [--ivfpq-10m] [--append] [--json results/search-scale.json]
+    python -m benchmarks.search_scale --markdown    # the table of --json, for docs
 
 Data: synthetic, clustered, 256-d in two 128-d sub-spaces ("a", "b"), since real embeddings
 are clustered (uniform random vectors are the worst case of every approximate index and not
@@ -21,7 +22,8 @@ average is recorded: other work on the machine slows every row.
 --ivfpq-10m adds 10^7 vectors with IVF-PQ only, in a child process so its peak RSS is its own:
 the catalog files are written in chunks (the same normalisation) to --workdir and read with
 `Catalog.load`, which memory-maps embeddings.npy; the exact top 10 are brute-forced over the
-file in chunks. Its files (~11 GB) are removed afterwards.
+file in chunks. Its files (~11 GB) are removed afterwards. --append keeps the rows already in
+--json (e.g. `--sizes "" --ivfpq-10m --append` adds the 10^7 row to an earlier run's file).
 """
 
 import argparse
@@ -200,6 +202,17 @@ def write(path, result, started):
     path.write_text(json.dumps(result, indent=1) + "\n")
 
 
+def markdown(result):
+    """The rows of a results file as a markdown table."""
+    lines = ["| vectors | index | weights | p50 ms | p99 ms | recall@10 | build s | RSS MB |",
+             "|---:|---|---|---:|---:|---:|---:|---:|"]
+    rows = result["rows"] + result.get("ivfpq_10m", {}).get("rows", [])
+    for r in rows:
+        lines.append(f"| {r['n']:,} | {r['index']} | {r['weights']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"{r['recall_at_10']:.3f} | {r['build_s']:.1f} | {r['rss_mb']:,} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.search_scale", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,8 +222,13 @@ def main(argv=None):
     parser.add_argument("--ivfpq-10m", action="store_true", help="add 10^7 vectors with IVF-PQ (~11 GB on disk)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/search-scale-10m"))
     parser.add_argument("--json", type=Path, default=Path("results/search-scale.json"))
+    parser.add_argument("--append", action="store_true", help="keep the rows already in --json")
+    parser.add_argument("--markdown", action="store_true", help="print --json as a markdown table and exit")
     parser.add_argument("--child-10m", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.json.read_text())))
+        return
     if args.child_10m:
         try:
             print(json.dumps(run_10m(args.child_10m, args.queries, args.workdir)))
@@ -225,7 +243,10 @@ def main(argv=None):
             ann.check_kind(kind)
     print(f"{'n':>10} {'index':<13} {'weights':<11} {'p50 ms':>9} {'p99 ms':>9} {'recall':>8} {'build s':>8} "
           f"{'RSS MB':>8}", flush=True)
-    rows, started = [], time.perf_counter()
+    rows, started, earlier = [], time.perf_counter(), {}
+    if args.append and args.json.is_file():
+        earlier = json.loads(args.json.read_text())
+        rows = earlier.get("rows", [])
     for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
         rows += run_size(n, kinds, args.queries)
     result = {"rows": rows, "dim": DIM, "subspaces": SUBSPACES, "k": K, "queries": args.queries,
@@ -236,6 +257,8 @@ def main(argv=None):
               "faiss_threads": ann.faiss.omp_get_max_threads() if ann.faiss else None,
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     write(args.json, result, started)  # kept if the 10^7 run fails or is stopped
+    if earlier:
+        result["earlier_run"] = {k: earlier.get(k) for k in ("date", "seconds", "load_average", "peak_rss_mb")}
     if args.ivfpq_10m:
         child_started = time.perf_counter()
         child = subprocess.run([sys.executable, "-m", "benchmarks.search_scale", "--child-10m", "10000000",

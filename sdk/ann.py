@@ -115,6 +115,25 @@ def _chunks(vectors):
         yield chunk
 
 
+_WINDOW = 1 << 16  # the kernel maps pages around a faulted one ("fault-around"): up to 64 KiB
+
+
+def take(vectors, rows):
+    """float32 copies of sorted `rows`; from a memory-mapped catalog the pages read (and the
+    64 KiB the kernel maps around each) are released after, so scattered reads (training
+    samples, re-ranked candidates) do not map the whole file into this process's RSS."""
+    out = np.asarray(vectors[rows], np.float32)
+    if isinstance(getattr(vectors, "base", None), mmap.mmap) and len(rows):
+        row_bytes = vectors.shape[1] * vectors.itemsize
+        first = vectors.offset % mmap.ALLOCATIONGRANULARITY
+        windows = np.unique((first + np.asarray(rows) * row_bytes) // _WINDOW)
+        size = len(vectors.base)
+        for window in windows.tolist():
+            start = window * _WINDOW
+            vectors.base.madvise(mmap.MADV_DONTNEED, start, min(_WINDOW * 2, size - start))
+    return out
+
+
 def release(vectors, start, rows):
     """Drop rows [start, start + rows) of a read-only np.memmap from this process's resident
     pages (they stay in the page cache; a later read maps them again)."""
@@ -140,7 +159,7 @@ def build(kind, vectors, seed=0):
         sample = max(TRAIN_PER_CELL * p["nlist"], 64 * 16)
         rows = np.sort(np.random.default_rng(seed).choice(count, min(count, sample), replace=False))
         with _omp_threads(TRAIN_THREADS):
-            index.train(np.ascontiguousarray(vectors[rows], np.float32))
+            index.train(take(vectors, rows))
     else:
         raise ValueError(f"index kind {kind!r} has nothing to build")
     for chunk in _chunks(vectors):

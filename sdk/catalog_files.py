@@ -10,7 +10,8 @@
 A saved approximate index is used only when its record matches what was loaded (the crc32 of
 the vectors and of the file, the count); otherwise it is rebuilt at the first search, never
 used stale. Catalogs of `MMAP_FROM` rows or more are read memory-mapped: the exact re-rank
-reads only the candidate rows, so 10^7 vectors need not fit in RAM as float32.
+reads only the candidate rows, so 10^7 vectors need not fit in RAM as float32 (editing such a
+catalog, `add` or `remove`, copies its rows into RAM).
 """
 
 import io

@@ -279,7 +279,7 @@ class Catalog:
         for q, rows in zip(unit.astype(np.float64), self._candidates(scaled, k + len(excluded))):
             rows = rows[(rows >= 0) & ~np.isin(rows, excluded)]
             rows = np.unique(rows)  # sorted: a memory-mapped catalog reads its rows in file order
-            cos = np.add.reduceat(self._vectors[rows].astype(np.float64) * q, starts, axis=1)
+            cos = np.add.reduceat(ann.take(self._vectors, rows).astype(np.float64) * q, starts, axis=1)
             scores = cos @ w
             order = np.lexsort((rows, -scores))[:k]  # ties broken by row: stable output
             results.append([self._result(rows[j], scores[j], cos[j]) for j in order])

@@ -166,3 +166,19 @@ def test_large_catalogs_load_memory_mapped(data, tmp_path, monkeypatch):
     np.save(tmp_path / "cat" / "embeddings.npy", bad)
     with pytest.raises(ValueError, match="rows are not finite and L2-normalised"):
         Catalog.load(tmp_path / "cat")
+
+
+def test_without_faiss_every_kind_searches_exactly(data, exact, tmp_path, monkeypatch):
+    import sdk.index
+
+    vectors, queries = data
+    monkeypatch.setattr(ann, "faiss", None)
+    monkeypatch.setattr(sdk.index, "faiss", None)
+    catalog = catalog_of(vectors, index="ivf")
+    assert catalog.backend == "numpy" and catalog.index_kind == "numpy"
+    assert catalog.search(queries, k=10, weights={"a": 0.7}) == exact.search(queries, k=10, weights={"a": 0.7})
+    catalog.save(tmp_path / "cat")
+    assert sorted(p.name for p in (tmp_path / "cat").iterdir()) == ["catalog.json", "embeddings.npy", "items.jsonl"]
+    assert json.loads((tmp_path / "cat" / "catalog.json").read_text())["index"] == {"kind": "ivf"}
+    loaded = Catalog.load(tmp_path / "cat")
+    assert loaded.index == "ivf" and loaded.search(queries, k=10) == exact.search(queries, k=10)
