@@ -11,27 +11,6 @@ from sdk.audio import list_audio_files
 EMBEDDINGS_FILE = "embeddings.npy"
 
 
-def snapshot(directory, names):
-    """{name: bytes, or None when missing} of files of one directory, every one opened through
-    the same directory handle: a save that swaps a new directory in meanwhile cannot mix two
-    versions (the handle keeps the old one; if it was deleted, its files read as missing)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except FileNotFoundError:  # removed since it was chosen: its files are missing
-        return dict.fromkeys(names)
-    try:
-        out = {}
-        for name in names:
-            try:
-                with open(name, "rb", opener=lambda path, flags: os.open(path, flags, dir_fd=fd)) as handle:
-                    out[name] = handle.read()
-            except FileNotFoundError:
-                out[name] = None
-        return out
-    finally:
-        os.close(fd)
-
-
 def read_items(path, count, data=None):
     """(ids, items) of items.jsonl at `path` (or its bytes `data`), checked against `count` rows."""
     try:

@@ -3,9 +3,12 @@
 Rows are stored L2-normalised per sub-space (the disjoint slices a conditional
 similarity network gives each notion of similarity), so ONE inner product with a
 query normalised the same way and scaled by weights w_s scores sum_s w_s * cos_s.
-Search is exact: faiss IndexFlatIP when importable, else numpy; either backend
-only proposes candidates, which the same numpy code rescores, so both return
-identical results. Saves are atomic (temp dir + fsync + rename swap).
+With faiss-cpu the index is chosen by size (`index="auto"`: exact below
+`sdk.ann.FLAT_BELOW` vectors, IVF above, IVF-PQ from `sdk.ann.IVFPQ_FROM`; or forced:
+"flat", "ivf", "hnsw", "ivfpq"); without it the search is exact numpy. Either way the index
+only proposes candidates, which the same numpy code rescores exactly, so scores are exact and
+the exact backends return identical results. Saves are atomic (temp dir + fsync + rename
+swap) and carry the trained index (sdk/catalog_files.py).
 
 A catalog records the model that made its vectors (preset id and the sha256 of its weights:
 `sdk` refuses to search it with another model) and which metadata fields are searchable
@@ -13,31 +16,21 @@ by name (`fields`; a tag, artist, soundtrack, composer or folder named in a quer
 the prototype of the items carrying it, thesis Eq. 2.9).
 """
 
-import io
 import json
-import os
-import shutil
 import warnings
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from sdk import ann, catalog_files
+from sdk.ann import faiss  # None: exact numpy search instead
 from sdk.audio import AudioError
-from sdk.catalog_sources import read_items, read_source, snapshot
-from sdk.files import clean_stale, fsync_directory, interrupted_backup, staging_directory, swap_directory
+from sdk.catalog_files import (CATALOG_FILE, EMBEDDINGS_FILE, FAISS_FILE, FORMAT_VERSION, ITEMS_FILE,
+                               json_default as _json_default)
+from sdk.catalog_sources import read_source
 
-try:
-    import faiss
-except ImportError:  # exact numpy search instead
-    faiss = None
+__all__ = ["Catalog", "FORMAT_VERSION", "CATALOG_FILE", "EMBEDDINGS_FILE", "FAISS_FILE", "ITEMS_FILE"]
 
-__all__ = ["Catalog", "FORMAT_VERSION"]
-
-FORMAT_VERSION = 1
-EMBEDDINGS_FILE, ITEMS_FILE, CATALOG_FILE, FAISS_FILE = (
-    "embeddings.npy", "items.jsonl", "catalog.json", "index.faiss")
-_MARGIN = 16  # extra candidates so near-ties at rank k rank the same on both backends
 _EPS = 1e-12
 
 
@@ -57,36 +50,27 @@ def _layout(embedding_size, subspaces):
     return {name: (start, stop) for start, stop, name in spans}
 
 
-def _json_default(value):
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _inode(path):
-    try:
-        return os.stat(path).st_ino
-    except FileNotFoundError:
-        return None
-
-
 class Catalog:
-    """Song embeddings + metadata with exact weighted sub-space search."""
+    """Song embeddings + metadata with weighted sub-space search, exact scores.
+
+    index: "auto" (by size), "flat", "ivf", "hnsw" or "ivfpq" (see sdk.ann); recorded in
+    catalog.json. Approximate kinds trade recall for speed; see docs/performance-search.md.
+    """
 
     def __init__(self, embedding_size, subspaces=None, model=None, backend="auto", model_sha256=None,
-                 fields=None, model_source=None):
+                 fields=None, model_source=None, index="auto"):
         self.embedding_size = int(embedding_size)
         self._spans = _layout(self.embedding_size, subspaces)
         self.model = model  # preset id of the model that made the vectors
         self.model_sha256 = model_sha256  # sha256 of its weights
         self.model_source = model_source  # where to load it from when the id is not registered
         self.fields = None if fields is None else [str(f) for f in fields]
+        self._index = None  # faiss index over _vectors, built lazily (or loaded)
+        self._index_kind, self._index_params = None, None  # what _index is and was built with
         self.backend = backend
+        self.index = index
         self._vectors = np.zeros((0, self.embedding_size), np.float32)
         self._ids, self._items, self._rows = [], [], {}
-        self._index = None  # faiss index over _vectors, built lazily
         self.skipped = []  # (path, message) of files the last build/update could not read
 
     # ----- description ----------------------------------------------------------------
@@ -100,6 +84,22 @@ class Catalog:
             raise ValueError(f"backend must be 'auto', 'numpy' or 'faiss' (needs faiss-cpu), "
                              f"not {value!r}")
         self._backend = value if value != "auto" else ("numpy" if faiss is None else "faiss")
+
+    @property
+    def index(self):
+        """The index kind asked for ("auto", "flat", "ivf", "hnsw", "ivfpq"); without faiss
+        (backend "numpy") every kind searches exactly."""
+        return self._index_request
+
+    @index.setter
+    def index(self, value):
+        self._index_request = ann.check_kind(value)
+        self._index = None
+
+    @property
+    def index_kind(self):
+        """What a search uses now: "numpy" or the faiss index kind for this size."""
+        return "numpy" if self.backend == "numpy" else ann.choose(self.index, len(self))
 
     @property
     def subspaces(self):
@@ -189,8 +189,10 @@ class Catalog:
         self._ids += ids
         self._items += stored
         self._vectors = np.concatenate([self._vectors, vectors])
-        if self._index is not None:
+        if self._index is not None and (self._index_kind, self._index_params) == self._wanted_index():
             self._index.add(vectors)
+        else:  # none yet, or the catalog outgrew it: rebuilt at the next search
+            self._index = None
 
     def remove(self, ids):
         ids = [ids] if isinstance(ids, str) else list(ids)
@@ -215,15 +217,25 @@ class Catalog:
             raise ValueError(f"weights must be finite and not all zero, got {weights}")
         return w
 
+    def _wanted_index(self):
+        kind = ann.choose(self.index, len(self))
+        return kind, ann.params(kind, self.embedding_size, len(self))
+
+    def _set_index(self, index, kind, params):
+        self._index, self._index_kind, self._index_params = index, kind, params
+
     def _faiss_index(self):
-        if self._index is None:
-            self._index = faiss.IndexFlatIP(self.embedding_size)
-            self._index.add(self._vectors)
+        if self._index is None or (self._index_kind, self._index_params) != self._wanted_index():
+            kind, params = self._wanted_index()
+            self._set_index(ann.build(kind, self._vectors), kind, params)
         return self._index
 
-    def _candidates(self, queries, fetch):
+    def _candidates(self, queries, wanted):
         if self.backend == "faiss":
-            return self._faiss_index().search(np.ascontiguousarray(queries), fetch)[1]
+            index = self._faiss_index()
+            fetch = ann.candidates(self._index_kind, wanted, len(self))
+            return index.search(np.ascontiguousarray(queries), fetch)[1]
+        fetch = min(len(self), wanted + ann.CANDIDATE_MARGIN)
         out = []
         chunk = max(1, (1 << 24) // max(1, len(self)))  # bound the score matrix memory
         for i in range(0, len(queries), chunk):
@@ -262,12 +274,12 @@ class Catalog:
                             np.int64)
         if len(self) == 0:
             return [[] for _ in queries]
-        fetch = min(len(self), k + len(excluded) + _MARGIN)
         starts = [start for start, _ in self._spans.values()]
         results = []
-        for q, rows in zip(unit.astype(np.float64), self._candidates(scaled, fetch)):
+        for q, rows in zip(unit.astype(np.float64), self._candidates(scaled, k + len(excluded))):
             rows = rows[(rows >= 0) & ~np.isin(rows, excluded)]
-            cos = np.add.reduceat(self._vectors[rows].astype(np.float64) * q, starts, axis=1)
+            rows = np.unique(rows)  # sorted: a memory-mapped catalog reads its rows in file order
+            cos = np.add.reduceat(ann.take(self._vectors, rows).astype(np.float64) * q, starts, axis=1)
             scores = cos @ w
             order = np.lexsort((rows, -scores))[:k]  # ties broken by row: stable output
             results.append([self._result(rows[j], scores[j], cos[j]) for j in order])
@@ -282,111 +294,20 @@ class Catalog:
     # ----- files ----------------------------------------------------------------------
     def save(self, directory):
         """Write to a temp dir beside `directory`, fsync, then swap it in, so an
-        interrupted save leaves either the old or the new catalog, never neither."""
-        target = Path(directory).absolute()
-        if target.exists() and not (target / CATALOG_FILE).is_file() and (
-                not target.is_dir() or any(target.iterdir())):
-            raise ValueError(f"{target}: exists and is not a catalog; refusing to replace it")
-        tmp = staging_directory(target)
-        try:
-            os.chmod(tmp, 0o755)
-            self._write(tmp)
-            swap_directory(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)  # gone already after a good swap
-        # What saves killed before this one left beside it (their processes are gone).
-        clean_stale(target, lambda t: (t / CATALOG_FILE).is_file())
-
-    def _write(self, tmp):
-        with open(tmp / EMBEDDINGS_FILE, "wb") as f:
-            np.save(f, self._vectors)
-        (tmp / ITEMS_FILE).write_text("".join(
-            json.dumps(item, ensure_ascii=False, default=_json_default) + "\n"
-            for item in self._items), encoding="utf-8")
-        if faiss is not None:
-            faiss.write_index(self._faiss_index(), str(tmp / FAISS_FILE))
-        meta = {"format_version": FORMAT_VERSION, "embedding_size": self.embedding_size,
-                "subspaces": {n: list(s) for n, s in self._spans.items()},
-                "model": self.model, "model_sha256": self.model_sha256, "model_source": self.model_source,
-                "fields": self.fields, "count": len(self)}
-        (tmp / CATALOG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        for path in [*tmp.iterdir(), tmp]:  # data on disk before the rename makes it live
-            fsync_directory(path)
+        interrupted save leaves either the old or the new catalog, never neither. Builds
+        the index first if a search has not (an approximate one is saved with it)."""
+        catalog_files.save(self, directory)
 
     @classmethod
     def load(cls, directory, backend="auto"):
-        """Read a saved catalog, checking every file; ValueError names the problem."""
-        directory = Path(directory)
-        for attempt in range(5):
-            # A save killed between its two renames leaves the previous catalog intact aside.
-            source = directory if directory.is_dir() else interrupted_backup(directory, CATALOG_FILE)
-            if source is None:
-                raise ValueError(f"{directory}: catalog directory not found")
-            inode = _inode(source)
-            try:
-                catalog = cls._load_snapshot(source, backend)
-            except ValueError:
-                # A save swapped the directory (or removed the old one) while it was read:
-                # read again what is there now.
-                if attempt < 4 and (_inode(source) != inode or (source != directory and directory.is_dir())):
-                    continue
-                raise
-            if source != directory:
-                warnings.warn(f"{directory} missing; loading {source.name} left by an "
-                              "interrupted save (save again to put it in place)")
-            return catalog
+        """Read a saved catalog, checking every file; ValueError names the problem. A saved
+        index is used only if it matches the vectors read (else rebuilt); from
+        `sdk.catalog_files.MMAP_FROM` rows the vectors are memory-mapped, read-only."""
+        return catalog_files.load(cls, directory, backend)
 
     @classmethod
     def _load_snapshot(cls, directory, backend):
-        files = snapshot(directory, (CATALOG_FILE, EMBEDDINGS_FILE, ITEMS_FILE))
-        meta_path = directory / CATALOG_FILE
-        try:
-            if files[CATALOG_FILE] is None:
-                raise FileNotFoundError
-            meta = json.loads(files[CATALOG_FILE].decode("utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{meta_path}: missing; not a catalog directory") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{meta_path}: not valid JSON ({exc})") from None
-        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-            version = meta.get("format_version") if isinstance(meta, dict) else None
-            raise ValueError(f"{meta_path}: format_version {version!r} is not supported "
-                             f"(this library reads {FORMAT_VERSION})")
-        missing = [k for k in ("embedding_size", "subspaces", "count") if k not in meta]
-        if missing:
-            raise ValueError(f"{meta_path}: missing {missing}")
-        try:
-            catalog = cls(meta["embedding_size"], meta["subspaces"], meta.get("model"), backend,
-                          meta.get("model_sha256"), meta.get("fields"), meta.get("model_source"))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{meta_path}: {exc}") from None
-        vectors = catalog._read_vectors(directory / EMBEDDINGS_FILE, meta["count"], files[EMBEDDINGS_FILE])
-        ids, items = read_items(directory / ITEMS_FILE, len(vectors), files[ITEMS_FILE])
-        catalog._vectors, catalog._ids, catalog._items = vectors, ids, items
-        catalog._rows = {id: r for r, id in enumerate(ids)}
-        # index.faiss is written for other tools; rebuilding it from the checked
-        # embeddings costs about what reading it does and cannot be stale.
-        return catalog
-
-    def _read_vectors(self, path, count, data):
-        try:
-            if data is None:
-                raise FileNotFoundError
-            vectors = np.load(io.BytesIO(data), allow_pickle=False)
-        except FileNotFoundError:
-            raise ValueError(f"{path}: missing") from None
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{path}: not a readable .npy array ({exc})") from None
-        if vectors.ndim != 2 or vectors.shape[1] != self.embedding_size or vectors.dtype.kind != "f":
-            raise ValueError(f"{path}: {vectors.dtype} array of shape {vectors.shape} does not "
-                             f"match embedding_size {self.embedding_size} in {CATALOG_FILE}")
-        if len(vectors) != count:
-            raise ValueError(f"{path}: {len(vectors)} rows but {CATALOG_FILE} says count {count}")
-        vectors = vectors.astype(np.float32)
-        norms = np.stack([np.linalg.norm(vectors[:, a:b], axis=1) for a, b in self._spans.values()])
-        if not np.all(np.isfinite(vectors)) or not np.all((np.abs(norms - 1) < 1e-3) | (norms < 1e-6)):
-            raise ValueError(f"{path}: rows are not finite and L2-normalised per sub-space")
-        return vectors
+        return catalog_files.load_snapshot(cls, directory, backend)
 
     # ----- building from audio --------------------------------------------------------
     @classmethod
