@@ -255,8 +255,8 @@ def build_parser():
     p.add_argument("source", metavar="SOURCE", help="folder of audio or .csv / .jsonl manifest")
     p.add_argument("--preset", "--model", dest="preset", required=True, help="preset id, hf:// handle or directory")
     p.add_argument("--out", required=True, help="folder for the Parquet shards (replaced only when the job ends)")
-    p.add_argument("--address", default=None, help="Ray cluster: auto, HOST:PORT or ray://HOST:10001 "
-                                                    "(default: start a local Ray instance)")
+    p.add_argument("--address", default=None, help="Ray cluster to run on, from one of its nodes: auto or the head's "
+                                                    "HOST:6379 (default: start a local Ray instance)")
     p.add_argument("--actors", type=int, default=2, help="model replicas (Ray actors), each loads the preset once")
     p.add_argument("--batch-size", type=int, default=16, help="files per actor call")
     p.add_argument("--no-tags", action="store_true", help="leave the tag scores out of the shards")

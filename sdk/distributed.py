@@ -1,7 +1,7 @@
 """Embedding a large collection with Ray Data, and a Catalog from what it wrote (docs/scale.md).
 
     summary = embed_dataset("manifest.csv", "samplecnn-msd", "shards/")   # a local Ray instance
-    summary = embed_dataset("manifest.csv", "samplecnn-msd", "shards/", address="ray://head:10001")
+    summary = embed_dataset("manifest.csv", "samplecnn-msd", "shards/", address="auto")   # on a cluster node
     catalog = catalog_from_parquet("shards/")                            # or Catalog.from_parquet
 
 The source (a folder of audio or a .csv / .jsonl manifest, sdk.catalog_sources.read_source) becomes
@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,22 +89,30 @@ class EmbedFiles:
 
 def _connect(ray, address, num_cpus):
     """Start a local Ray instance (address None) or connect to a cluster; True if this call did."""
+    if address is not None and str(address).startswith("ray://"):
+        # Ray Data's executor needs a real driver (ray-project/ray#48682: "ray client ... is not supported by Ray Data")
+        raise ScaleError(f"--address {address}: Ray Data does not run over Ray Client (ray://); run the command on a "
+                         "cluster node with --address auto (or the head's HOST:6379), or submit it with ray job submit")
     if ray.is_initialized():
         if address is not None:
             raise ScaleError(f"--address {address}: Ray is already initialised in this process; "
                              "call ray.shutdown() first or leave the address out to use it")
         return False
     try:
-        if address is None:
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=False)
-        else:
-            backend = os.environ.get("KERAS_BACKEND")
-            ray.init(address=address, runtime_env={"env_vars": {"KERAS_BACKEND": backend}} if backend else None)
+        with warnings.catch_warnings():  # Ray starts its processes with fork + exec: JAX's fork warning is moot
+            warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+            if address is None:
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False)
+            else:
+                backend = os.environ.get("KERAS_BACKEND")
+                ray.init(address=address, runtime_env={"env_vars": {"KERAS_BACKEND": backend}} if backend else None)
     except (ConnectionError, ValueError, RuntimeError) as error:
         where = f"--address {address}" if address else "a local Ray instance"
+        hint = ("; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token and its token "
+                "here (~/.ray/auth_token)") if address and "RAY_AUTH_MODE" not in os.environ else ""
         raise ScaleError(f"{where}: could not start or connect to Ray ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0] if str(error) else ''})") from None
+                         f"{str(error).splitlines()[0] if str(error) else ''}){hint}") from None
     return True
 
 
@@ -116,10 +125,11 @@ def embed_dataset(source, preset, out, *, address=None, num_actors=2, batch_size
                   cpus_per_actor=1.0, progress=True):
     """Embed every file of `source` with `preset` on Ray Data; write Parquet shards to `out`.
 
-    `address`: None starts a local Ray instance (shut down at the end); "auto", "HOST:PORT" or
-    "ray://HOST:10001" connects to a cluster, whose nodes must have this package and the preset (a
-    registered id or hf:// handle is fetched on each node) and see `source`'s files and `out` at
-    the same paths. A Ray already initialised in this process is used as it is.
+    `address`: None starts a local Ray instance (shut down at the end); "auto" or the head's
+    "HOST:PORT" connects to a cluster (run this on one of its nodes: Ray Data does not run over Ray
+    Client, ray://), whose nodes must have this package and the preset (a registered id or hf://
+    handle is fetched on each node) and see `source`'s files and `out` at the same paths. A Ray
+    already initialised in this process is used as it is.
     Returns {"out", "rows", "embedded", "errors": [[id, path, message]], "shards", "seconds"}.
     """
     from sdk import checks
@@ -141,9 +151,10 @@ def embed_dataset(source, preset, out, *, address=None, num_actors=2, batch_size
     remote_preset = str(Path(preset).absolute()) if Path(str(preset)).is_dir() else str(preset)
     rows = [{"row": i, "id": id, "path": str(path), "metadata": json.dumps(meta, ensure_ascii=False, default=str)}
             for i, (id, path, meta) in enumerate(entries)]
-    staging = staging_directory(out)
     started_ray = _connect(ray, address, max(os.cpu_count() or 1, int(np.ceil(num_actors * cpus_per_actor)) + 2))
+    staging = None
     try:
+        staging = staging_directory(out)
         ray.data.DataContext.get_current().enable_progress_bars = bool(progress)
         blocks = min(len(rows), max(4 * num_actors, len(rows) // 2000))
         dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
@@ -168,7 +179,8 @@ def embed_dataset(source, preset, out, *, address=None, num_actors=2, batch_size
     finally:
         if started_ray:
             ray.shutdown()
-        shutil.rmtree(staging, ignore_errors=True)  # gone already after a good swap
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already after a good swap
     clean_stale(out, lambda t: (t / SHARDS_FILE).is_file())
     return {"out": str(out), "rows": count, "embedded": count - len(errors), "errors": errors,
             "shards": len(shards), "seconds": round(time.time() - started, 3)}
