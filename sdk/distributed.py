@@ -89,7 +89,8 @@ class EmbedFiles:
 
 def _connect(ray, address, num_cpus):
     """Start a local Ray instance (address None) or connect to a cluster; True if this call did."""
-    if address is not None and str(address).startswith("ray://"):
+    effective = os.environ.get("RAY_ADDRESS") if address == "auto" else address  # "auto" reads RAY_ADDRESS
+    if address is not None and str(effective).startswith("ray://"):
         # Ray Data's executor needs a real driver (ray-project/ray#48682: "ray client ... is not supported by Ray Data")
         raise ScaleError(f"--address {address}: Ray Data does not run over Ray Client (ray://); run the command on a "
                          "cluster node with --address auto (or the head's HOST:6379), or submit it with ray job submit")
