@@ -82,12 +82,12 @@ def cmd_tag(args):
 def cmd_index(args):
     from sdk.index import Catalog
     from sdk.model import load
-    from sdk.presets import DEFAULT_PRESET
 
     if args.from_parquet:  # embed-dataset's shards: nothing to embed; --model, when given, must have made them
-        catalog = Catalog.from_parquet(args.source, preset=args.model, top_tags=args.top_tags)
+        catalog = Catalog.from_parquet(args.source, preset=args.model if args.model_given else None,
+                                       top_tags=args.top_tags)
     else:
-        model = load(args.model or DEFAULT_PRESET)
+        model = load(args.model)
         catalog = Catalog.build(args.source, model.embed, model=model, embedding_size=model.embedding_size,
                                 subspaces=model.subspace_layout, progress=not args.json)
     catalog.save(args.catalog)
@@ -211,6 +211,14 @@ def cmd_visualize_map(args):
     _print(args, summary, f"wrote {args.out}: {len(vectors)} songs, {len(set(labels))} {args.label} labels")
 
 
+class _Given(argparse.Action):
+    """Store the value and note that the option was given (`<dest>_given`), its default kept."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def build_parser():
     """The `music-zoo` argument parser."""
     parser = argparse.ArgumentParser(prog="music-zoo", description=__doc__)
@@ -244,10 +252,11 @@ def build_parser():
     p.add_argument("source", help="folder of audio, .csv / .jsonl manifest, or with --from-parquet the --out "
                                    "folder of embed-dataset")
     p.add_argument("catalog")
-    p.add_argument("--model", default=None, help=f"{common['--model']['help']}; with --from-parquet: the shards' "
-                                                 "own, and if given it must be the preset that made them")
+    p.add_argument("--model", **common["--model"], action=_Given)
+    p.set_defaults(model_given=False)  # with --from-parquet: the shards' own model; if given, it must be the one
     p.add_argument("--from-parquet", action="store_true", help="SOURCE holds embed-dataset's Parquet shards: "
-                                                               "ingest them, embedding nothing")
+                                                               "ingest them, embedding nothing (--model, if given, "
+                                                               "must be the preset that made them)")
     p.add_argument("--top-tags", type=int, default=0, help="with --from-parquet: keep each track's N best tags")
     p.set_defaults(run=cmd_index)
     p = sub.add_parser("embed-dataset", help="embed a folder or manifest with Ray Data into Parquet shards "

@@ -153,10 +153,11 @@ def embed_dataset(source, preset, out, *, address=None, num_actors=2, batch_size
     rows = [{"row": i, "id": id, "path": str(path), "metadata": json.dumps(meta, ensure_ascii=False, default=str)}
             for i, (id, path, meta) in enumerate(entries)]
     started_ray = _connect(ray, address, max(os.cpu_count() or 1, int(np.ceil(num_actors * cpus_per_actor)) + 2))
-    staging = None
+    staging, context = None, ray.data.DataContext.get_current()
+    bars = context.enable_progress_bars
     try:
         staging = staging_directory(out)
-        ray.data.DataContext.get_current().enable_progress_bars = bool(progress)
+        context.enable_progress_bars = bool(progress)
         blocks = min(len(rows), max(4 * num_actors, len(rows) // 2000))
         dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             EmbedFiles, fn_constructor_kwargs={"preset": remote_preset, "sha256": identity["model_sha256"],
@@ -178,6 +179,7 @@ def embed_dataset(source, preset, out, *, address=None, num_actors=2, batch_size
             fsync_directory(path) if path.is_dir() else _fsync(path)
         swap_directory(staging, out)
     finally:
+        context.enable_progress_bars = bars
         if started_ray:
             ray.shutdown()
         if staging is not None:
