@@ -83,12 +83,43 @@ def cmd_index(args):
     from sdk.index import Catalog
     from sdk.model import load
 
-    model = load(args.model)
-    catalog = Catalog.build(args.source, model.embed, model=model, embedding_size=model.embedding_size,
-                            subspaces=model.subspace_layout, progress=not args.json)
+    if args.from_parquet:  # embed-dataset's shards: nothing to embed; --model, when given, must have made them
+        catalog = Catalog.from_parquet(args.source, preset=args.model if args.model_given else None,
+                                       top_tags=args.top_tags)
+    else:
+        model = load(args.model)
+        catalog = Catalog.build(args.source, model.embed, model=model, embedding_size=model.embedding_size,
+                                subspaces=model.subspace_layout, progress=not args.json)
     catalog.save(args.catalog)
     summary = {"catalog": args.catalog, "count": len(catalog), "skipped": [list(s) for s in catalog.skipped]}
     _print(args, summary, f"{len(catalog)} tracks indexed into {args.catalog}; {len(catalog.skipped)} skipped")
+
+
+def cmd_embed_dataset(args):
+    from pathlib import Path
+
+    from sdk import checks
+    from sdk.distributed import embed_dataset
+    from sdk.index import Catalog
+    from sdk.resolve import PresetNotFoundError
+
+    checks.count(args.actors, "--actors"), checks.count(args.batch_size, "--batch-size")
+    if not Path(args.source).exists():
+        raise ValueError(f"SOURCE {args.source}: no such folder or manifest")
+    try:
+        summary = embed_dataset(args.source, args.preset, args.out, address=args.address, num_actors=args.actors,
+                                batch_size=args.batch_size, tags=not args.no_tags, progress=not args.json)
+    except PresetNotFoundError as error:
+        raise ValueError(f"--preset {args.preset}: {error}") from None
+    text = (f"{summary['embedded']} of {summary['rows']} files embedded into {summary['shards']} Parquet shards "
+            f"in {summary['out']} ({summary['seconds']:.1f} s); {len(summary['errors'])} could not be read")
+    if args.catalog:
+        catalog = Catalog.from_parquet(args.out, top_tags=args.top_tags)
+        catalog.save(args.catalog)
+        summary["catalog"] = args.catalog
+        text += f"\n{len(catalog)} tracks indexed into {args.catalog}"
+    _print(args, summary, text)
+    return _report_skipped(args, [(path, message) for _, path, message in summary["errors"]])
 
 
 def cmd_search(args):
@@ -180,6 +211,14 @@ def cmd_visualize_map(args):
     _print(args, summary, f"wrote {args.out}: {len(vectors)} songs, {len(set(labels))} {args.label} labels")
 
 
+class _Given(argparse.Action):
+    """Store the value and note that the option was given (`<dest>_given`), its default kept."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def build_parser():
     """The `music-zoo` argument parser."""
     parser = argparse.ArgumentParser(prog="music-zoo", description=__doc__)
@@ -209,11 +248,30 @@ def build_parser():
     p.add_argument("--model", **common["--model"])
     p.add_argument("--top-k", type=int, default=10)
     p.set_defaults(run=cmd_tag)
-    p = sub.add_parser("index", help="build a catalog from a folder or manifest")
-    p.add_argument("source")
+    p = sub.add_parser("index", help="build a catalog from a folder or manifest (or embed-dataset's shards)")
+    p.add_argument("source", help="folder of audio, .csv / .jsonl manifest, or with --from-parquet the --out "
+                                   "folder of embed-dataset")
     p.add_argument("catalog")
-    p.add_argument("--model", **common["--model"])
+    p.add_argument("--model", **common["--model"], action=_Given)
+    p.set_defaults(model_given=False)  # with --from-parquet: the shards' own model; if given, it must be the one
+    p.add_argument("--from-parquet", action="store_true", help="SOURCE holds embed-dataset's Parquet shards: "
+                                                               "ingest them, embedding nothing (--model, if given, "
+                                                               "must be the preset that made them)")
+    p.add_argument("--top-tags", type=int, default=0, help="with --from-parquet: keep each track's N best tags")
     p.set_defaults(run=cmd_index)
+    p = sub.add_parser("embed-dataset", help="embed a folder or manifest with Ray Data into Parquet shards "
+                                             "(docs/scale.md); needs the [scale] extra")
+    p.add_argument("source", metavar="SOURCE", help="folder of audio or .csv / .jsonl manifest")
+    p.add_argument("--preset", "--model", dest="preset", required=True, help="preset id, hf:// handle or directory")
+    p.add_argument("--out", required=True, help="folder for the Parquet shards (replaced only when the job ends)")
+    p.add_argument("--address", default=None, help="Ray cluster to run on, from one of its nodes: auto or the head's "
+                                                    "HOST:6379 (default: start a local Ray instance)")
+    p.add_argument("--actors", type=int, default=2, help="model replicas (Ray actors), each loads the preset once")
+    p.add_argument("--batch-size", type=int, default=16, help="files per actor call")
+    p.add_argument("--no-tags", action="store_true", help="leave the tag scores out of the shards")
+    p.add_argument("--catalog", help="also build a catalog from the shards in this folder")
+    p.add_argument("--top-tags", type=int, default=0, help="with --catalog: keep each track's N best tags")
+    p.set_defaults(run=cmd_embed_dataset)
     p = sub.add_parser("search", help="rank a catalog for an audio file, catalog id, tag or artist")
     p.add_argument("catalog")
     p.add_argument("query", nargs="+", help="audio file, catalog id, metadata value or tag:NAME (a model tag); "

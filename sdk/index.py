@@ -338,6 +338,13 @@ class Catalog:
         catalog._ingest(read_source(source), embed_fn, progress)
         return catalog
 
+    @classmethod
+    def from_parquet(cls, directory, preset=None, *, top_tags=0, backend="auto"):
+        """A catalog of the Parquet shards `music-zoo embed-dataset` wrote (sdk.distributed)."""
+        from sdk.distributed import catalog_from_parquet
+
+        return catalog_from_parquet(directory, preset, top_tags=top_tags, backend=backend)
+
     def update(self, source, embed_fn, progress=True):
         """Embed only sources not yet in the catalog; drop ids whose files are gone.
         Returns {"added": [ids], "removed": [ids], "skipped": [(path, message)]}."""

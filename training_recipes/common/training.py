@@ -39,12 +39,15 @@ class RecipeError(Exception):
 
 
 def cli_main(run, args):
-    """Run `run(args)`; print a RecipeError or undecodable audio (sdk.AudioError, which names
-    the file) as one line `error: ...` on stderr and return 2, else return 0."""
+    """Run `run(args)` (under `--data-parallel`'s distribution when asked: common/distribute.py);
+    print a RecipeError or undecodable audio (sdk.AudioError, which names the file) as one line
+    `error: ...` on stderr and return 2, else return 0."""
     from sdk.audio import AudioError
+    from training_recipes.common.distribute import recipe_distribution
 
     try:
-        run(args)
+        with recipe_distribution(args):
+            run(args)
     except (RecipeError, AudioError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -59,6 +62,9 @@ def add_run_arguments(parser):
     parser.add_argument("--skip-missing", action="store_true", help="leave out tracks with missing/empty audio")
     parser.add_argument("--resume", action="store_true", help="continue after the last checkpoint in --out")
     parser.add_argument("--keep-checkpoints", type=int, default=2)
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="split every batch over all accelerators (JAX backend; batch sizes must divide by "
+                             "the device count)")
 
 
 def run_environment():
@@ -339,7 +345,11 @@ def fit(model, run, *, epochs, steps_per_epoch, batches, validate, schedule, lr_
     """
     from tqdm.auto import tqdm
 
+    from training_recipes.common.distribute import check_batch, device_count
+
     seed_dropout(model)
+    if device_count() > 1:
+        run.log.info("data parallel over %d devices", device_count())
     state = {"epoch": 0, "history": [], "best_epoch": None, "stopped_by_schedule": False}
     latest = run.checkpoints.latest() if run.resume else None
     if latest is not None:
@@ -363,6 +373,7 @@ def fit(model, run, *, epochs, steps_per_epoch, batches, validate, schedule, lr_
         bar = tqdm(total=steps, desc=f"epoch {epoch}", disable=None, leave=False, file=sys.stderr)
         try:
             for _, (x, y) in zip(range(steps), source):
+                check_batch(len(y))
                 optimizer.learning_rate = inverse_time_decay(lr_epoch, step, lr_decay)
                 loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])
                 size = len(y)
