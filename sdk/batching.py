@@ -107,3 +107,20 @@ def _join(parts):
     if isinstance(parts[0], dict):
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     return np.concatenate(parts)
+
+
+class SkippedFilesWarning(UserWarning):
+    """Some files of a folder or list could not be read; the message names each and why."""
+
+
+class EmbeddedFiles:
+    """What embed_many returns: `paths` and their `vectors` (row i is paths[i]), and the
+    `skipped` files with the reason each could not be read."""
+
+    def __init__(self, paths, vectors, skipped):
+        self.paths, self.vectors, self.skipped = list(paths), vectors, list(skipped)
+
+    def summary(self):
+        lines = [f"{len(self.skipped)} of {len(self.paths) + len(self.skipped)} files skipped:"]
+        return "\n".join(lines + [f"  {reason if path in reason else path + ': ' + reason}"
+                                   for path, reason in self.skipped])

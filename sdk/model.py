@@ -12,8 +12,9 @@ import numpy as np
 
 from sdk import checks
 from sdk.audio import DEFAULT_RESAMPLER, RESAMPLERS, AudioError, list_audio_files, load_audio, prepare_array, stream_audio
+from sdk.batching import EmbeddedFiles, SkippedFilesWarning  # noqa: F401 (sdk.model.SkippedFilesWarning)
 from sdk.catalog_models import searchable_catalog
-from sdk.inference import CompiledGraph, cut_windows, one_padded_window, run_batches
+from sdk.inference import CompiledGraph, cut_windows, one_padded_window, preset_batch_size, run_batches
 from sdk.preset import build_preset_model, verify_preset
 from sdk.queries import default_weights, query_vector, tag_vectors
 from sdk.resolve import resolve
@@ -52,7 +53,7 @@ class MusicModel:
         `save(directory)`; `parent` is left as it was."""
         model = cls.__new__(cls)
         model._setup(task, parent.preprocessor, metadata, None, metadata.get("preset"))
-        model.progress, model.resampler = parent.progress, parent.resampler
+        model.progress, model.resampler, model.batch_size = parent.progress, parent.resampler, parent.batch_size
         return model
 
     def _setup(self, task, preprocessor, metadata, directory, preset_id):
@@ -63,6 +64,8 @@ class MusicModel:
         # how audio at another rate is brought to the model's: the preset's own (preprocessor.json
         # "resample"), else soxr_hq; any of sdk.audio.RESAMPLERS may be set
         self.resampler = preprocessor.get("resample") or DEFAULT_RESAMPLER
+        # segments per graph call unless a method is given batch_size (the preset's fastest)
+        self.batch_size = preset_batch_size(preprocessor, self.directory)
         if self.resampler not in RESAMPLERS:
             raise ValueError(f"{self.directory}: preprocessor.json names resampler {self.resampler!r}; "
                              f"known: {', '.join(RESAMPLERS)}")
@@ -191,11 +194,14 @@ class MusicModel:
             self._compiled[key] = CompiledGraph(graph)
         return self._compiled[key]
 
+    def _batch(self, batch_size):
+        return self.batch_size if batch_size is None else checks.count(batch_size, "batch_size")
+
     def _run(self, graph, audio, sr, batch_size):
         """Every segment of one song through `graph`: its outputs per segment."""
-        return run_batches(self.compiled(graph), self.segment_inputs(audio, sr), batch_size)
+        return run_batches(self.compiled(graph), self.segment_inputs(audio, sr), self._batch(batch_size))
 
-    def segment_features(self, audio, sr=None, batch_size=16, levels=None):
+    def segment_features(self, audio, sr=None, batch_size=None, levels=None):
         """(num_segments, size) embeddings of one song's segments.
 
         `levels`, e.g. (-1,) or (-3, -2, -1), returns the max over time of those stages
@@ -207,13 +213,13 @@ class MusicModel:
             return self._run(self.task.stage_features(levels), audio, sr, batch_size)
         return self._run(self.task, audio, sr, batch_size)["embedding"]
 
-    def head_features(self, audio, sr=None, batch_size=16):
+    def head_features(self, audio, sr=None, batch_size=None):
         """(num_segments, d) of what the tag head reads: the network's own embedding (the
         same as segment_features unless the embedding is a multi-level read-out)."""
         return self._run(self.task.head_input_model(), audio, sr, batch_size)
 
     # ----- public API ---------------------------------------------------------------------
-    def embed(self, audio, sr=None, per_segment=False, batch_size=16, levels=None):
+    def embed(self, audio, sr=None, per_segment=False, batch_size=None, levels=None):
         """Song embedding(s): a file/array -> (d,); a list or folder -> (N, d) in sorted order.
 
         `per_segment=True` returns the (segments, d) matrix of one song instead;
@@ -222,7 +228,7 @@ class MusicModel:
         naming it; `embed_many` returns which files the rows are.
         """
         checks.audio(audio)
-        batch_size = checks.count(batch_size, "batch_size")
+        batch_size = self._batch(batch_size)
         if levels is not None:
             levels = checks.levels(levels, self.stage_names)
         if isinstance(audio, np.ndarray):
@@ -239,7 +245,7 @@ class MusicModel:
             warnings.warn(SkippedFilesWarning(result.summary()), stacklevel=2)
         return result.vectors
 
-    def embed_many(self, audio, batch_size=16, levels=None):
+    def embed_many(self, audio, batch_size=None, levels=None):
         """Song embeddings of a folder or list of files, going on past unreadable ones:
         an EmbeddedFiles(paths, vectors (N, d) for those paths, skipped [(path, reason)]).
         Segments of consecutive files share batches; the next files are decoded while the
@@ -257,7 +263,7 @@ class MusicModel:
                              + "; ".join(reason for _, reason in skipped[:3]))
         return EmbeddedFiles(paths, np.stack(vectors), skipped)
 
-    def embed_and_tag_many(self, audio, batch_size=16):
+    def embed_and_tag_many(self, audio, batch_size=None):
         """Yield (path, song embedding, tag scores) for each file of a folder or list, in order,
         or (path, None, AudioError) for one that cannot be read: embed_and_tag over many files,
         batched across them with decoding overlapped (what catalogs are built with)."""
@@ -272,7 +278,7 @@ class MusicModel:
 
         from sdk.batching import run_files
 
-        batch_size = checks.count(batch_size, "batch_size")
+        batch_size = self._batch(batch_size)
         windows_of = lambda path: self.segment_inputs(path, None, batch_size)
         with tqdm(total=len(files), desc="embedding", unit="file", disable=not self.progress or len(files) < 2) as bar:
             for index, out in run_files(self.compiled(graph), files, windows_of, batch_size):
@@ -288,7 +294,7 @@ class MusicModel:
         order = np.argsort(-scores)[: None if top_k is None else top_k]
         return [(self.tags[i], float(scores[i])) for i in order]
 
-    def embed_and_tag(self, audio, sr=None, batch_size=16):
+    def embed_and_tag(self, audio, sr=None, batch_size=None):
         """(song embedding, every tag's score in `tags` order; empty without tags) from one
         pass of the graph over the audio: what a tagged catalog needs."""
         return self._song_outputs(self._run(self.task, audio, sr, batch_size))
@@ -347,23 +353,6 @@ class MusicModel:
     def _query_vector(self, query, catalog):
         """Query -> (vector, ids to exclude from the results): sdk/queries.py."""
         return query_vector(self, query, catalog)
-
-
-class SkippedFilesWarning(UserWarning):
-    """Some files of a folder or list could not be read; the message names each and why."""
-
-
-class EmbeddedFiles:
-    """What embed_many returns: `paths` and their `vectors` (row i is paths[i]), and the
-    `skipped` files with the reason each could not be read."""
-
-    def __init__(self, paths, vectors, skipped):
-        self.paths, self.vectors, self.skipped = list(paths), vectors, list(skipped)
-
-    def summary(self):
-        lines = [f"{len(self.skipped)} of {len(self.paths) + len(self.skipped)} files skipped:"]
-        return "\n".join(lines + [f"  {reason if path in reason else path + ': ' + reason}"
-                                   for path, reason in self.skipped])
 
 
 def _is_dir(path):

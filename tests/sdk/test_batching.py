@@ -7,6 +7,7 @@ import pytest
 import soundfile
 
 import sdk
+import sdk.model as sdk_model
 from helpers import tone
 from sdk.audio import AudioError
 from sdk.batching import run_files
@@ -93,3 +94,25 @@ def test_stopping_early_stops_the_reader():
             thread.join(timeout=5)
             assert not thread.is_alive()
     assert len(read) < 2000  # it stopped: not all 50,000 windows were cut
+
+
+def test_a_presets_batch_size_is_the_default_and_keeps_the_outputs(tagger_dir, short_songs, tmp_path, monkeypatch):
+    """preprocessor.json "batch_size" sets how many segments a call runs when none is given;
+    outputs do not depend on it; a bad value is refused naming the file."""
+    import json
+    import shutil
+
+    copy = shutil.copytree(tagger_dir, tmp_path / "tagger-b1")
+    preprocessor = json.loads((copy / "preprocessor.json").read_text())
+    (copy / "preprocessor.json").write_text(json.dumps({**preprocessor, "batch_size": 1}))
+    one = sdk.load(copy)
+    one.progress = False
+    assert one.batch_size == 1 and sdk.load(tagger_dir).batch_size == 16
+    song = short_songs / "song1.wav"
+    calls, run_batches = [], sdk_model.run_batches
+    monkeypatch.setattr(sdk_model, "run_batches", lambda g, b, size: calls.append(size) or run_batches(g, b, size))
+    np.testing.assert_allclose(one.embed(song), sdk.load(tagger_dir).embed(song, batch_size=16), atol=1e-5)
+    assert calls == [1, 16]
+    (copy / "preprocessor.json").write_text(json.dumps({**preprocessor, "batch_size": 0}))
+    with pytest.raises(ValueError, match="preprocessor.json batch_size must be at least 1"):
+        sdk.load(copy)

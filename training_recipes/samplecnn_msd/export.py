@@ -28,6 +28,9 @@ from training_recipes.samplecnn_msd.train import EMBEDDING_SIZE, build_student, 
 from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd"
+# Segments per graph call the SDK uses by default, per backend: the fastest measured on this
+# project's 2-core CPU (python -m benchmarks.embed_throughput; docs/performance.md).
+SAMPLECNN_BATCH_SIZES = {"jax": 1, "tensorflow": 2, "torch": 16}
 HYPERPARAMETERS = ("lr", "warmup_steps", "decay_steps", "final_lr_fraction", "tag_loss", "logit_floor",
                    "listwise_weight", "temperature", "ema_decay", "tag_weight", "song_teacher", "cos_weight",
                    "relational_weight", "metric_weight", "margin", "soundtracks_per_batch", "per_soundtrack",
@@ -109,6 +112,7 @@ def export(run, out, weights="best", card=None, weights_dtype="float16", whiten_
         "segment": {"length": STUDENT_SAMPLES, "hop": STUDENT_SAMPLES, "unit": "samples",
                     "remainder": "drop", "pad": "zeros"},
         "aggregation": "mean",
+        "batch_size": SAMPLECNN_BATCH_SIZES,
     }
     metadata = {
         "preset": PRESET_ID,
