@@ -1,7 +1,8 @@
 """Catalog search at scale: latency and recall@10 of every index kind against exact search.
 
     python -m benchmarks.search_scale [--sizes 10000,100000,1000000] [--kinds numpy,flat,ivf,hnsw,ivfpq]
-        [--queries 200] [--ivfpq-10m] [--append] [--json results/search-scale.json]
+        [--queries 200] [--ivfpq-10m [--ivfpq-sweep 32x32,64x32,64x64]] [--append]
+        [--json results/search-scale.json]
     python -m benchmarks.search_scale --markdown    # the table of --json, for docs
 
 Data: synthetic, clustered, 256-d in two 128-d sub-spaces ("a", "b"), since real embeddings
@@ -24,6 +25,11 @@ the catalog files are written in chunks (the same normalisation) to --workdir an
 `Catalog.load`, which memory-maps embeddings.npy; the exact top 10 are brute-forced over the
 file in chunks. Its files (~11 GB) are removed afterwards. --append keeps the rows already in
 --json (e.g. `--sizes "" --ivfpq-10m --append` adds the 10^7 row to an earlier run's file).
+--ivfpq-sweep NPROBExFACTOR[xEF],... then measures the same queries over the one built 10^7
+index with other search-time settings: nprobe (`sdk.ann.IVFPQ_NPROBE`), candidates per wanted
+hit (`sdk.ann.CANDIDATE_FACTOR["ivfpq"]`) and the HNSW quantizer's efSearch
+(`sdk.ann.IVFPQ_EF_SEARCH`; max(64, 2 * nprobe) when not given); its rows go to "sweep" in
+the 10^7 results, after the rows with the defaults, which run first.
 """
 
 import argparse
@@ -124,28 +130,33 @@ def print_row(row):
 
 
 def write_catalog(directory, n, chunk=250_000):
-    """A Catalog's three files for n mixture songs, written in chunks (never all in RAM)."""
+    """A Catalog's three files for n mixture songs, written in chunks (never all in RAM, and
+    with file writes, not a mapping whose written pages would all count in this process's RSS)."""
     from sdk.catalog_files import FORMAT_VERSION
 
     draw, rng = mixture(n), np.random.default_rng(0)
     directory.mkdir(parents=True, exist_ok=True)
-    out = np.lib.format.open_memmap(directory / "embeddings.npy", "w+", np.float32, (n, DIM))
-    with open(directory / "items.jsonl", "w") as items:
+    header = np.lib.format.open_memmap(directory / "embeddings.npy", "w+", np.float32, (n, DIM))
+    offset = header.offset  # the .npy header's length; the file is sized, the rows are written below
+    del header
+    with open(directory / "items.jsonl", "w") as items, open(directory / "embeddings.npy", "r+b") as out:
+        out.seek(offset)
         for start in range(0, n, chunk):
             block = draw(min(chunk, n - start), rng)
             for a, b in SUBSPACES.values():
                 block[:, a:b] /= np.linalg.norm(block[:, a:b], axis=1, keepdims=True)
-            out[start:start + len(block)] = block
+            out.write(np.ascontiguousarray(block, np.float32).tobytes())
             items.write("".join(f'{{"id": "t{i:08d}", "path": null}}\n' for i in range(start, start + len(block))))
-    out.flush()
-    del out
     (directory / "catalog.json").write_text(json.dumps({
         "format_version": FORMAT_VERSION, "embedding_size": DIM, "subspaces": SUBSPACES, "model": None,
         "model_sha256": None, "model_source": None, "fields": None, "count": n, "index": {"kind": "ivfpq"}}))
 
 
 def exact_top(directory, queries, weights, chunk=200_000):
-    """Exact top-K ids of every weighted query, brute force over embeddings.npy in chunks."""
+    """Exact top-K ids of every weighted query, brute force over embeddings.npy in chunks (each
+    chunk's pages released after it, so the pass does not map the whole file into the RSS)."""
+    from sdk import ann
+
     vectors = np.load(directory / "embeddings.npy", mmap_mode="r")
     scaled = []
     for q, w in zip(queries, weights):
@@ -163,11 +174,46 @@ def exact_top(directory, queries, weights, chunk=200_000):
         merged_rows = np.concatenate([rows, top + start], 1)
         keep = np.argsort(-merged, axis=1)[:, :K]
         best, rows = np.take_along_axis(merged, keep, 1), np.take_along_axis(merged_rows, keep, 1)
+        ann.release(vectors, start, min(chunk, len(vectors) - start))
     return [[f"t{r:08d}" for r in row] for row in rows]
 
 
-def run_10m(n, count, workdir):
-    """The IVF-PQ row(s) at n (run in a child process)."""
+def parse_sweep(text):
+    """"64x32,128x64x256" -> [(nprobe, candidate factor, quantizer efSearch), ...]."""
+    settings = []
+    for item in filter(None, (s.strip() for s in (text or "").split(","))):
+        parts = [int(p) for p in item.lower().split("x")]
+        if len(parts) not in (2, 3) or min(parts) < 1:
+            raise ValueError(f"--ivfpq-sweep wants NPROBExFACTOR[xEF] items, not {item!r}")
+        settings.append((parts[0], parts[1], parts[2] if len(parts) == 3 else max(64, 2 * parts[0])))
+    return settings
+
+
+def sweep(catalog, n, queries, plain, weighted, truth, settings):
+    """Rows of the IVF-PQ catalog searched with each (nprobe, factor, efSearch) of `settings`;
+    sdk.ann's defaults are restored after."""
+    from sdk import ann
+
+    defaults = ann.IVFPQ_NPROBE, ann.IVFPQ_EF_SEARCH, ann.CANDIDATE_FACTOR
+    rows = []
+    try:
+        for nprobe, factor, ef in settings:
+            ann.IVFPQ_NPROBE, ann.IVFPQ_EF_SEARCH = nprobe, ef
+            ann.CANDIDATE_FACTOR = {**defaults[2], "ivfpq": factor}
+            ann.configure(catalog._index, "ivfpq")
+            for label, weights in (("none", plain), ("random a/b", weighted)):
+                row, _ = measure(catalog, queries, weights, truth[label])
+                rows.append({"n": n, "index": "faiss ivfpq", "weights": label, "nprobe": nprobe,
+                             "candidate_factor": factor, "ef_search": ef, "candidates": ann.candidates("ivfpq", K, n),
+                             **row, "rss_mb": round(rss_mb())})
+    finally:
+        ann.IVFPQ_NPROBE, ann.IVFPQ_EF_SEARCH, ann.CANDIDATE_FACTOR = defaults
+        ann.configure(catalog._index, "ivfpq")
+    return rows
+
+
+def run_10m(n, count, workdir, settings=()):
+    """The IVF-PQ row(s) at n (run in a child process), and the sweep over `settings`."""
     from sdk.index import Catalog
 
     started = time.perf_counter()
@@ -188,8 +234,13 @@ def run_10m(n, count, workdir):
     for label, weights in (("none", plain), ("random a/b", weighted)):
         row, _ = measure(catalog, queries, weights, truth[label])
         rows.append({"n": n, "index": f"faiss {catalog.index_kind}", "weights": label, **row, "build_s": round(build, 2),
-                     "rss_mb": round(rss_mb()), "params": ann.params(catalog.index_kind, DIM, n)})
-    return {"rows": rows, "write_s": round(written, 1), "exact_bruteforce_s": round(exact_s, 1),
+                     "rss_mb": round(rss_mb()), "params": ann.params(catalog.index_kind, DIM, n),
+                     "search": {"nprobe": ann.IVFPQ_NPROBE, "candidate_factor": ann.CANDIDATE_FACTOR["ivfpq"],
+                                "ef_search": ann.IVFPQ_EF_SEARCH}})
+    out = {"rows": rows}
+    if settings:
+        out["sweep"] = sweep(catalog, n, queries, plain, weighted, truth, settings)
+    return {**out, "write_s": round(written, 1), "exact_bruteforce_s": round(exact_s, 1),
             "load_s": round(load_s, 1), "rss_after_load_mb": round(rss_loaded), "peak_rss_mb": round(rss_mb("VmHWM")),
             "memory_mapped": isinstance(catalog._vectors, np.memmap), "files_gb": round(sum(
                 f.stat().st_size for f in workdir.iterdir()) / 1e9, 2)}
@@ -202,14 +253,34 @@ def write(path, result, started):
     path.write_text(json.dumps(result, indent=1) + "\n")
 
 
+def print_sweep_row(row):
+    print(f"{row['n']:>10,} {row['index']:<13} {row['weights']:<11} {row['p50_ms']:9.2f} {row['p99_ms']:9.2f} "
+          f"{row['recall_at_10']:8.3f}   nprobe {row['nprobe']}, candidates {row['candidate_factor']}x "
+          f"({row['candidates']}), efSearch {row['ef_search']}", flush=True)
+
+
+def sweep_markdown(rows):
+    """The sweep rows as a markdown table: one line per setting, unweighted and weighted side by side."""
+    lines = ["| nprobe | candidates | efSearch | p50 ms | p99 ms | recall@10 | weighted p50 ms | weighted p99 ms "
+             "| weighted recall@10 |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for plain, weighted in zip(rows[::2], rows[1::2]):
+        setting = f"{plain['nprobe']} | {plain['candidate_factor']}× ({plain['candidates']}) | {plain['ef_search']}"
+        lines.append(f"| {setting} | {plain['p50_ms']:.2f} | {plain['p99_ms']:.2f} | {plain['recall_at_10']:.3f} "
+                     f"| {weighted['p50_ms']:.2f} | {weighted['p99_ms']:.2f} | {weighted['recall_at_10']:.3f} |")
+    return "\n".join(lines)
+
+
 def markdown(result):
-    """The rows of a results file as a markdown table."""
+    """The rows of a results file as a markdown table (and the 10^7 sweep's, if run)."""
     lines = ["| vectors | index | weights | p50 ms | p99 ms | recall@10 | build s | RSS MB |",
              "|---:|---|---|---:|---:|---:|---:|---:|"]
     rows = result["rows"] + result.get("ivfpq_10m", {}).get("rows", [])
     for r in rows:
         lines.append(f"| {r['n']:,} | {r['index']} | {r['weights']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                      f"{r['recall_at_10']:.3f} | {r['build_s']:.1f} | {r['rss_mb']:,} |")
+    swept = result.get("ivfpq_10m", {}).get("sweep")
+    if swept:
+        lines += ["", sweep_markdown(swept)]
     return "\n".join(lines)
 
 
@@ -222,16 +293,21 @@ def main(argv=None):
     parser.add_argument("--ivfpq-10m", action="store_true", help="add 10^7 vectors with IVF-PQ (~11 GB on disk)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/search-scale-10m"))
     parser.add_argument("--json", type=Path, default=Path("results/search-scale.json"))
+    parser.add_argument("--ivfpq-sweep", default="", metavar="NPROBExFACTOR[xEF],...",
+                        help="with --ivfpq-10m: also search the 10^7 index with these settings")
     parser.add_argument("--append", action="store_true", help="keep the rows already in --json")
     parser.add_argument("--markdown", action="store_true", help="print --json as a markdown table and exit")
     parser.add_argument("--child-10m", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    settings = parse_sweep(args.ivfpq_sweep)
+    if settings and not args.ivfpq_10m and not args.child_10m:
+        parser.error("--ivfpq-sweep needs --ivfpq-10m")
     if args.markdown:
         print(markdown(json.loads(args.json.read_text())))
         return
     if args.child_10m:
         try:
-            print(json.dumps(run_10m(args.child_10m, args.queries, args.workdir)))
+            print(json.dumps(run_10m(args.child_10m, args.queries, args.workdir, settings)))
         finally:
             shutil.rmtree(args.workdir, ignore_errors=True)
         return
@@ -252,6 +328,7 @@ def main(argv=None):
     result = {"rows": rows, "dim": DIM, "subspaces": SUBSPACES, "k": K, "queries": args.queries,
               "data": f"Gaussian mixture: {GENRES} genre centres per sub-space, n/{PER_COMPONENT} components",
               "settings": {"FLAT_BELOW": ann.FLAT_BELOW, "IVFPQ_FROM": ann.IVFPQ_FROM, "IVF_NPROBE": ann.IVF_NPROBE,
+                           "IVFPQ_NPROBE": ann.IVFPQ_NPROBE, "IVFPQ_EF_SEARCH": ann.IVFPQ_EF_SEARCH,
                            "HNSW_M": ann.HNSW_M, "HNSW_EF_SEARCH": ann.HNSW_EF_SEARCH,
                            "CANDIDATE_FACTOR": ann.CANDIDATE_FACTOR, "CANDIDATE_MARGIN": ann.CANDIDATE_MARGIN},
               "faiss_threads": ann.faiss.omp_get_max_threads() if ann.faiss else None,
@@ -262,7 +339,8 @@ def main(argv=None):
     if args.ivfpq_10m:
         child_started = time.perf_counter()
         child = subprocess.run([sys.executable, "-m", "benchmarks.search_scale", "--child-10m", "10000000",
-                                "--queries", str(args.queries), "--workdir", str(args.workdir)],
+                                "--queries", str(args.queries), "--workdir", str(args.workdir),
+                                "--ivfpq-sweep", args.ivfpq_sweep],
                                capture_output=True, text=True)
         if child.returncode:
             result["ivfpq_10m"] = {"error": child.stderr[-2000:]}
@@ -272,6 +350,8 @@ def main(argv=None):
             result["ivfpq_10m"]["seconds"] = round(time.perf_counter() - child_started)
             for row in result["ivfpq_10m"]["rows"]:
                 print_row(row)
+            for row in result["ivfpq_10m"].get("sweep", []):
+                print_sweep_row(row)
         write(args.json, result, started)
     print(json.dumps({"json": str(args.json), "rows": len(rows) + len(result.get("ivfpq_10m", {}).get("rows", [])),
                       "seconds": result["seconds"], "peak_rss_mb": result["peak_rss_mb"]}))
