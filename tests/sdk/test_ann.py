@@ -59,7 +59,8 @@ def test_approximate_search_finds_the_exact_hits_with_exact_scores(data, exact, 
                              exact.search(queries, k=10, weights=weights)):
             check(got, want)
     # IVF-PQ's 4-bit codes of 4 dimensions each are coarse on 32-d data: its re-ranked
-    # candidates still hold >= 90% of the exact top 10 (99-100% on the benchmark's 256-d).
+    # candidates (CANDIDATE_FACTOR 16) hold 90% of the exact top 10 here, just the bar (96% with
+    # 32, 81% with 12); on the benchmark's 256-d 10^7 catalog 99% unweighted, 96% weighted.
     assert np.mean(found) >= (0.9 if kind == "ivfpq" else 0.95)
     assert type(catalog._index).__name__ == {"ivf": "IndexIVFFlat", "hnsw": "IndexHNSWFlat",
                                              "ivfpq": "IndexIVFPQFastScan"}[kind]
