@@ -11,7 +11,7 @@ Kinds: "flat" (exact), "ivf" (IVF-Flat), "hnsw" (HNSW-Flat), "ivfpq" (IVF over 4
 scanned with SIMD, "fast scan": embedding_size/8 bytes a vector instead of 4 * embedding_size,
 its coarse quantizer an HNSW graph so adding 10^7 vectors is quick); "auto" picks by size
 (`choose`). Search-time settings (nprobe, efSearch) are module constants measured with
-`python -m benchmarks.search_scale` (docs/performance-search.md).
+`python -m benchmarks.search_scale` (docs/performance.md, "Catalog search at scale").
 """
 
 import contextlib

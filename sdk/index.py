@@ -54,7 +54,7 @@ class Catalog:
     """Song embeddings + metadata with weighted sub-space search, exact scores.
 
     index: "auto" (by size), "flat", "ivf", "hnsw" or "ivfpq" (see sdk.ann); recorded in
-    catalog.json. Approximate kinds trade recall for speed; see docs/performance-search.md.
+    catalog.json. Approximate kinds trade recall for speed (docs/performance.md, search at scale).
     """
 
     def __init__(self, embedding_size, subspaces=None, model=None, backend="auto", model_sha256=None,
