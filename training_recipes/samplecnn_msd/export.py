@@ -81,7 +81,13 @@ def fit_readout(model, run, save_raw, shrinkage, scratch):
     `save_raw(directory)` writes before folding); returns (readout.npz path in `scratch`,
     metadata record)."""
     cache, tracks = training_tracks(json.loads((Path(run) / "config.json").read_text()))
-    vectors = readout.training_song_vectors(save_raw(scratch / "raw"), cache, tracks)
+    return whiten_on_tracks(model, cache, tracks, save_raw, shrinkage, scratch)
+
+
+def whiten_on_tracks(model, audio, tracks, save_raw, shrinkage, scratch):
+    """Fold into `model` the whitening fitted on song vectors of `tracks` (rows of a cache or
+    store `audio`, as readout.training_song_vectors reads them); (readout.npz path, record)."""
+    vectors = readout.training_song_vectors(save_raw(scratch / "raw"), audio, tracks)
     mean, matrix = readout.whitening(vectors, shrinkage)
     raw = readout.fold(model, mean, matrix)
     eig = np.linalg.eigvalsh(np.cov(vectors.T))

@@ -97,6 +97,18 @@ def _atomic_save_weights(model, path):
     os.replace(tmp, path)
 
 
+def keep_check(out, model, state, history, record, score):
+    """Append a validation record to the run's history; keep the weights (best.weights.h5 and
+    best.json) when `score` beats every earlier check's (state["best"], updated)."""
+    history.write(json.dumps(record) + "\n")
+    history.flush()
+    log.info("eval %s", record)
+    if score > state["best"]:
+        state["best"] = score
+        _atomic_save_weights(model, out / "best.weights.h5")
+        (out / "best.json").write_text(json.dumps(record, indent=1))
+
+
 def save_checkpoint(out, model, optimizer, state, sampler):
     ckpt = out / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -261,13 +273,7 @@ def train(args):
                 score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
                 record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
                           **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
-                history.write(json.dumps(record) + "\n")
-                history.flush()
-                log.info("eval %s", record)
-                if score > state["best"]:
-                    state["best"] = score
-                    _atomic_save_weights(model, out / "best.weights.h5")
-                    (out / "best.json").write_text(json.dumps(record, indent=1))
+                keep_check(out, model, state, history, record, score)
             last_eval = time.time()
         if time.time() - last_ckpt > args.checkpoint_minutes * 60:
             save_checkpoint(out, model, optimizer, state, sampler)

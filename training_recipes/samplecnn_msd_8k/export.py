@@ -16,10 +16,9 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from sdk.preset import save_preset
 from training_recipes.samplecnn_msd import readout
+from training_recipes.samplecnn_msd.export import whiten_on_tracks
 from training_recipes.samplecnn_msd.prepare import SAMPLE_RATE
 from training_recipes.samplecnn_msd.train import comma_list
 from training_recipes.samplecnn_msd_8k.store import load_store
@@ -107,17 +106,7 @@ def export(run, out, weights="best", weights_dtype="float16", whiten_shrinkage=r
     if not whiten_shrinkage:
         return save(out)
     with tempfile.TemporaryDirectory(prefix="readout-") as scratch:
-        scratch = Path(scratch)
-        vectors = readout.training_song_vectors(save(scratch / "raw"), store, tracks)
-        mean, matrix = readout.whitening(vectors, whiten_shrinkage)
-        raw = readout.fold(model, mean, matrix)
-        eig = np.linalg.eigvalsh(np.cov(vectors.T))
-        record = {"kind": "centring and PCA whitening, folded into the embedding and tags layers",
-                  "shrinkage": whiten_shrinkage, "fit_on": "song vectors of the run's training tracks",
-                  "n_tracks": len(tracks), "clip_seconds": readout.CLIP_SECONDS,
-                  "covariance_eigenvalues": {"largest": float(eig[-1]), "mean": float(eig.mean()),
-                                             "smallest": float(eig[0])}}
-        path = readout.save(scratch, mean, matrix, raw, record)
+        path, record = whiten_on_tracks(model, store, tracks, save, whiten_shrinkage, Path(scratch))
         return save(out, {readout.READOUT_FILE: path}, {**metadata, "whitening": record})
 
 

@@ -33,8 +33,8 @@ import zoo
 from training_recipes.evaluation.metrics import mean_average_precision, roc_auc_macro
 from training_recipes.samplecnn_msd.losses import embedding_loss, tag_loss
 from training_recipes.samplecnn_msd.optimization import averaged_weights, learning_rate_at, schedule_origin
-from training_recipes.samplecnn_msd.train import (_atomic_save_weights, comma_list, open_history,
-                                                  restore_checkpoint, save_checkpoint)
+from training_recipes.samplecnn_msd.train import (comma_list, keep_check, open_history, restore_checkpoint,
+                                                  save_checkpoint)
 from training_recipes.samplecnn_msd_8k.augment import Augmentation, CropSampler, validation_spans
 from training_recipes.samplecnn_msd_8k.store import load_store
 from training_recipes.samplecnn_msd_8k.teachers import FEATURE_TEACHERS, STUDENT_SAMPLES, Teachers, student_view
@@ -226,13 +226,7 @@ def train(args):
                           "seconds_per_step": {k: v / max(1, state["step"] - phase["from_step"])
                                                for k, v in timing.items()},
                           **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
-                history.write(json.dumps(record) + "\n")
-                history.flush()
-                log.info("eval %s", record)
-                if score > state["best"]:
-                    state["best"] = score
-                    _atomic_save_weights(model, out / "best.weights.h5")
-                    (out / "best.json").write_text(json.dumps(record, indent=1))
+                keep_check(out, model, state, history, record, score)
             last_eval = time.time()
         if time.time() - last_ckpt > args.checkpoint_minutes * 60:
             save_checkpoint(out, model, optimizer, state, sampler)
