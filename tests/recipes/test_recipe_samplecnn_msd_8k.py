@@ -59,12 +59,18 @@ def test_augmented_batches_keep_shape_soundtracks_and_differ_from_the_clean_audi
 def test_the_teachers_see_the_crop_as_their_presets_do():
     rng = np.random.default_rng(0)
     spans = (0.1 * rng.standard_normal((2, augment.SPAN))).astype(np.float32)
-    crew = teachers.Teachers(("musicnn-msd",))
+    crew = teachers.Teachers(("musicnn-msd",), song_teacher="samplecnn-msd")
     out = crew(spans)
     assert out["tags"].shape == (2, 50) and out["song"].shape == (2, 256) and out["musicnn-msd"].shape == (2, 200)
     wave16 = teachers.resample_batch(spans, 16000)[:, :47616]
     direct = sdk.load("musicnn-msd").task.build_network().predict(wave16, verbose=0)
     np.testing.assert_allclose(out["tags"], direct, atol=1e-5)
+    # samplecnn-msd's whole embedding graph on the centre of the span's central 65,536 samples
+    start = (augment.SPAN - teachers.ARTIST_SAMPLES) // 2 + (teachers.ARTIST_SAMPLES - 59049) // 2
+    song = sdk.load("samplecnn-msd").task.predict(spans[:, start: start + 59049], verbose=0)["embedding"]
+    np.testing.assert_allclose(out["song"], song, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown song teacher"):
+        teachers.teacher_network(("musicnn-msd",), "musicnn-mtat")
     targets = crew.targets(out, np.array([0.0, 1.0], np.float32))
     assert targets["embedding"].shape == (2, 256 + 200 + 1) and crew.relational_sizes == (200,)
     assert teachers.student_view(spans).shape == (2, teachers.STUDENT_SAMPLES)
@@ -89,9 +95,10 @@ def test_train_resume_export_and_load(audio_store, tmp_path):
     assert "block1" in " ".join(init["copied"]) and init["resized"], init  # 3-wide blocks copied, others resized
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert history[-1]["step"] == 2 and 0.0 <= history[-1]["soundtrack_map"] <= 1.0
-    train.main(argv + ["--max-steps", "3", "--resume"])
+    train.main(argv + ["--max-steps", "3", "--resume", "--song-teacher", "samplecnn-msd"])  # the recipe's phase 2
     state = json.loads((run / "checkpoints" / "state.json").read_text())
-    assert state["step"] == 3 and len(json.loads((run / "config.json").read_text())["phases"]) == 2
+    phases = json.loads((run / "config.json").read_text())["phases"]
+    assert state["step"] == 3 and [p["song_teacher"] for p in phases] == ["artist-siamese-msd", "samplecnn-msd"]
     preset = export.export(run, tmp_path / "preset", weights="latest", whiten_shrinkage=0.1)
     model = sdk.load(preset)
     assert model.sample_rate == 8000

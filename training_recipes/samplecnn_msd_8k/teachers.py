@@ -4,8 +4,10 @@ One Keras graph holds every teacher, so a batch costs one compiled call:
   musicnn-msd    the 50 tag scores (the tag target) and its 200-d features, on the span
                  resampled to 16 kHz (its whole 47,616-sample input);
   musicnn-mtat   its 200-d features, likewise (optional: a third teacher for the relational term);
-  artist-siamese-msd  its 256-d segment embedding (the cosine target), on the span's central
-                 65,536 samples at 22,050 Hz (129 mel frames, its segment).
+  song teacher   the cosine target, on the span's central samples at 22,050 Hz: artist-siamese-msd's
+                 256-d segment embedding (65,536 samples, 129 mel frames), or samplecnn-msd's own
+                 256-d embedding (59,049 samples; its level read-out), which hands the student
+                 the 22 kHz student's geometry of the corpus.
 The student hears the span's central 20,736 samples at 8 kHz (2.59 s of the teachers' 2.98 s),
 resampled with soxr as the SDK resamples its input. Each teacher is loaded through the SDK, so
 its weights are the checked preset's.
@@ -21,6 +23,7 @@ STUDENT_SAMPLES = 20736  # Table 3.3, 8,000 Hz row
 ARTIST_SAMPLES = 65536  # artist-siamese-msd's segment: 129 frames of hop 512
 TAG_TEACHER = "musicnn-msd"
 FEATURE_TEACHERS = ("musicnn-msd", "musicnn-mtat")  # 200-d backbone outputs, for the relational term
+SONG_TEACHERS = {"artist-siamese-msd": ARTIST_SAMPLES, "samplecnn-msd": 59049}  # name -> its segment at 22,050 Hz
 SONG_TEACHER = "artist-siamese-msd"
 
 
@@ -41,7 +44,7 @@ def student_view(spans):
     return _centre(resample_batch(spans, STUDENT_RATE), STUDENT_SAMPLES).astype(np.float32)
 
 
-def teacher_network(feature_teachers=FEATURE_TEACHERS):
+def teacher_network(feature_teachers=FEATURE_TEACHERS, song_teacher=SONG_TEACHER):
     """Keras model: {"wave16k": (n, 47,616), "wave22k": (n, 65,536)} -> {"tags", "song", *features}."""
     import keras
 
@@ -49,6 +52,8 @@ def teacher_network(feature_teachers=FEATURE_TEACHERS):
     from zoo.heads import apply_layers
     from zoo.parts import network_parts
 
+    if song_teacher not in SONG_TEACHERS:
+        raise ValueError(f"unknown song teacher {song_teacher!r}; choose from {', '.join(SONG_TEACHERS)}")
     unknown = set(feature_teachers) - set(FEATURE_TEACHERS)
     if unknown:
         raise ValueError(f"unknown feature teachers {sorted(unknown)}; choose from {', '.join(FEATURE_TEACHERS)}")
@@ -65,9 +70,15 @@ def teacher_network(feature_teachers=FEATURE_TEACHERS):
             outputs["tags"] = out["tags"]
         if name in feature_teachers:
             outputs[name] = out["features"]
-    parts = network_parts(sdk.load(SONG_TEACHER).task.build_network())
-    inner = keras.Input((ARTIST_SAMPLES,))
-    outputs["song"] = keras.Model(inner, parts.backbone(parts.frontend(inner)), name="artist_siamese_msd")(wave22)
+    length = SONG_TEACHERS[song_teacher]
+    start = (ARTIST_SAMPLES - length) // 2
+    inner = keras.Input((length,))
+    if song_teacher == "artist-siamese-msd":
+        parts = network_parts(sdk.load(song_teacher).task.build_network())
+        song = parts.backbone(parts.frontend(inner))
+    else:  # the preset's whole embedding graph (its level read-out included)
+        song = sdk.load(song_teacher).task(inner)["embedding"]
+    outputs["song"] = keras.Model(inner, song, name=song_teacher.replace("-", "_"))(wave22[:, start: start + length])
     model = keras.Model({"wave16k": wave16, "wave22k": wave22}, outputs, name="teachers")
     model.output_sizes = {name: int(tensor.shape[-1]) for name, tensor in outputs.items()}
     return model
@@ -76,9 +87,10 @@ def teacher_network(feature_teachers=FEATURE_TEACHERS):
 class Teachers:
     """Targets of a batch of spans: {"tags": (n, 50), "song": (n, 256), <feature teacher>: (n, 200)}."""
 
-    def __init__(self, feature_teachers=FEATURE_TEACHERS):
+    def __init__(self, feature_teachers=FEATURE_TEACHERS, song_teacher=SONG_TEACHER):
         self.feature_teachers = tuple(feature_teachers)
-        self.model = teacher_network(self.feature_teachers)
+        self.song_teacher = song_teacher
+        self.model = teacher_network(self.feature_teachers, song_teacher)
 
     def __call__(self, spans):
         inputs = {"wave16k": resample_batch(spans, TEACHER_RATE)[:, :TEACHER_WINDOW].astype(np.float32),

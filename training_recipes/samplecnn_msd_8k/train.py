@@ -8,7 +8,7 @@ Student: SampleCNN 3-3-3-3-2-2-4-4-2-2 (20,736 samples at 8 kHz, Table 3.3) with
 embedding and 50-tag head of samplecnn-msd. Every step draws P soundtracks x K augmented spans
 (augment.py), runs the teachers on them (teachers.py) and fits the student to what they
 say about that very audio; the losses are samplecnn-msd's (its losses.py): logit matching to
-musicnn-msd's tags, cosine to artist-siamese-msd's segment embedding, the feature teachers'
+musicnn-msd's tags, cosine to the song teacher's embedding (--song-teacher), the feature teachers'
 in-batch neighbourhoods (relational term) and the soundtrack hinge (thesis section 4.2).
 --init-from a 22 kHz samplecnn-msd preset starts from its weights wherever shapes allow
 (`warm_start`); an 8 kHz preset or weights file loads as it is.
@@ -37,7 +37,8 @@ from training_recipes.samplecnn_msd.train import (comma_list, keep_check, open_h
                                                   save_checkpoint)
 from training_recipes.samplecnn_msd_8k.augment import Augmentation, CropSampler, validation_spans
 from training_recipes.samplecnn_msd_8k.store import load_store
-from training_recipes.samplecnn_msd_8k.teachers import FEATURE_TEACHERS, STUDENT_SAMPLES, Teachers, student_view
+from training_recipes.samplecnn_msd_8k.teachers import (FEATURE_TEACHERS, SONG_TEACHER, SONG_TEACHERS, STUDENT_SAMPLES,
+                                                       Teachers, student_view)
 
 EMBEDDING_SIZE = 256
 REGISTRY_NAME = "samplecnn-8k"
@@ -163,7 +164,7 @@ def train(args):
     out = Path(args.out)
     store = load_store(args.store)
     train_ids, val_ids = split_tracks(store, comma_list(args.validation))
-    teachers = Teachers(comma_list(args.feature_teachers))
+    teachers = Teachers(comma_list(args.feature_teachers), args.song_teacher)
     model, train_model = build_student()
     sampler = CropSampler(store, train_ids, augmentation_of(args), args.soundtracks_per_batch, args.per_soundtrack,
                           args.soundtrack_exponent, args.seed)
@@ -255,6 +256,8 @@ def main(argv=None):
     parser.add_argument("--relational-weight", type=float, default=1.0)
     parser.add_argument("--feature-teachers", default=",".join(FEATURE_TEACHERS),
                         help=f"whose 200-d features the relational term follows ({', '.join(FEATURE_TEACHERS)})")
+    parser.add_argument("--song-teacher", choices=tuple(SONG_TEACHERS), default=SONG_TEACHER,
+                        help="whose embedding the cosine term matches")
     parser.add_argument("--metric-weight", type=float, default=1.0)
     parser.add_argument("--margin", type=float, default=0.4)
     parser.add_argument("--soundtracks-per-batch", type=int, default=6)
