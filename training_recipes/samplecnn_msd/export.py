@@ -99,6 +99,23 @@ def whiten_on_tracks(model, audio, tracks, save_raw, shrinkage, scratch):
     return readout.save(scratch, mean, matrix, raw, record), record
 
 
+def preset_description(preset_id, registry_name, sample_rate, segment, batch_sizes, provenance, training, citation):
+    """(preprocessor.json, metadata.json) of a distilled SampleCNN preset: raw waveform at
+    `sample_rate` in segments of `segment` samples, averaged; the 256-d embedding and the 50
+    MSD tags; MIT. The samplecnn-msd and samplecnn-msd-8k exporters both write these."""
+    preprocessor = {"sample_rate": sample_rate, "frontend": {}, "frontend_class": "zoo>RawWaveform",
+                    "segment": {"length": segment, "hop": segment, "unit": "samples", "remainder": "drop",
+                                "pad": "zeros"},
+                    "aggregation": "mean", "batch_size": batch_sizes}
+    metadata = {"preset": preset_id, "registry_name": registry_name, "embedding_size": EMBEDDING_SIZE,
+                "subspaces": {"all": [0, EMBEDDING_SIZE]}, "tags": list(MSD_TAGS),
+                "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE},
+                            {"name": "tags", "purpose": "predictions", "size": len(MSD_TAGS)}],
+                "aggregation": "mean", "license": "MIT", "provenance": provenance, "training": training,
+                "citation": citation}
+    return preprocessor, metadata
+
+
 def export(run, out, weights="best", card=None, weights_dtype="float16", whiten_shrinkage=readout.SHRINKAGE):
     run = Path(run)
     model, _ = build_student()
@@ -111,35 +128,16 @@ def export(run, out, weights="best", card=None, weights_dtype="float16", whiten_
                               + comma_list(p["relational_teachers"] if p["relational_weight"] else "")))
     used = used or [DEFAULTS["song_teacher"]]
     song_teachers = " and ".join(SONG_TEACHER_CREDITS[t] for t in used)  # in the order the phases named them
-    preprocessor = {
-        "sample_rate": SAMPLE_RATE,
-        "frontend": {},
-        "frontend_class": "zoo>RawWaveform",
-        "segment": {"length": STUDENT_SAMPLES, "hop": STUDENT_SAMPLES, "unit": "samples",
-                    "remainder": "drop", "pad": "zeros"},
-        "aggregation": "mean",
-        "batch_size": SAMPLECNN_BATCH_SIZES,
-    }
-    metadata = {
-        "preset": PRESET_ID,
-        "registry_name": "samplecnn",
-        "embedding_size": EMBEDDING_SIZE,
-        "subspaces": {"all": [0, EMBEDDING_SIZE]},
-        "tags": list(MSD_TAGS),
-        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE},
-                    {"name": "tags", "purpose": "predictions", "size": len(MSD_TAGS)}],
-        "aggregation": "mean",
-        "license": "MIT",
-        "provenance": (
-            "Distilled on free game soundtracks from Debian packages, not trained on the Million Song "
-            "Dataset: the 50 tag scores imitate musicnn-msd (Pons & Serra's MSD_musicnn, ISC) on "
-            f"windows of that audio, and the embedding is pulled towards {song_teachers} "
-            "and trained to group tracks of the same soundtrack. "
-            f"Recipe: training_recipes/samplecnn_msd (weights: {weights})."),
-        "training": summary,
-        "citation": "J. Lee, Similarity-based Deep Learning for Music Retrieval, KAIST 2021, Table 3.1 "
-                    "(SampleCNN) and section 4.2 (album-level metric learning).",
-    }
+    provenance = ("Distilled on free game soundtracks from Debian packages, not trained on the Million Song "
+                  "Dataset: the 50 tag scores imitate musicnn-msd (Pons & Serra's MSD_musicnn, ISC) on "
+                  f"windows of that audio, and the embedding is pulled towards {song_teachers} "
+                  "and trained to group tracks of the same soundtrack. "
+                  f"Recipe: training_recipes/samplecnn_msd (weights: {weights}).")
+    preprocessor, metadata = preset_description(
+        PRESET_ID, "samplecnn", SAMPLE_RATE, STUDENT_SAMPLES, SAMPLECNN_BATCH_SIZES, provenance, summary,
+        "J. Lee, Similarity-based Deep Learning for Music Retrieval, KAIST 2021, Table 3.1 "
+        "(SampleCNN) and section 4.2 (album-level metric learning).")
+
     def save(directory, extra_files=None, meta=metadata):
         return save_preset(model, directory, name="samplecnn", arguments={"embedding_size": EMBEDDING_SIZE},
                            preprocessor=preprocessor, metadata=meta, card_path=card,

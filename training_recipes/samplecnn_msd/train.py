@@ -249,31 +249,53 @@ def train(args):
                                                  "train_tracks": [tracks[i]["path"] for i in train_ids],
                                                  "validation_tracks": [tracks[i]["path"] for i in val_ids]}, indent=1))
     items = validation_windows(cache, val_ids)
-    deadline = time.time() + args.hours * 3600
-    last_ckpt = last_eval = time.time()
     history = open_history(out / "history.jsonl", state["step"] if resumed else None)
-    bar = tqdm(initial=state["step"], desc="steps", unit="step", file=sys.stdout, mininterval=30)
-    running = None
-    while time.time() < deadline and state["step"] < args.max_steps:
+
+    def next_batch():
         began = time.time()
         x, y = sampler.batch()
+        return x, y, {"data": time.time() - began}
+
+    return run_steps(args, out, model, train_model, optimizer, sampler, state, phase["from_step"], schedule_start,
+                     history, next_batch, lambda m: evaluate(m, cache, items, teacher_songs=sampler.songs))
+
+
+def run_steps(args, out, model, train_model, optimizer, sampler, state, phase_start, schedule_start, history,
+              next_batch, score):
+    """The step loop of both SampleCNN recipes: until args.hours or args.max_steps, fit
+    `next_batch()` -> (x, y, {part: seconds}) with the learning rate of the schedule that began
+    at `schedule_start`; every args.eval_minutes (and at the end) score the moving average of
+    the weights (`score(train_model)` -> {"soundtrack_map", "tag_roc_auc_vs_teacher", ...}) and
+    keep the best by their sum; a checkpoint every args.checkpoint_minutes and at the end."""
+    deadline = time.time() + args.hours * 3600
+    last_ckpt = last_eval = time.time()
+    bar = tqdm(initial=state["step"], desc="steps", unit="step", file=sys.stdout, mininterval=30)
+    running, timing = None, {}
+    while time.time() < deadline and state["step"] < args.max_steps:
+        began = time.time()
+        x, y, parts = next_batch()
+        fitting = time.time()
         optimizer.learning_rate.assign(learning_rate_at(state["step"] - schedule_start, args.lr, args.warmup_steps,
                                                         args.decay_steps, args.final_lr_fraction))
         logs = train_model.train_on_batch(x, y, return_dict=True)
+        now = time.time()
+        for key, seconds in {**parts, "student": now - fitting}.items():
+            timing[key] = timing.get(key, 0.0) + seconds
         state["step"] += 1
         state["examples"] += len(x)
-        state["seconds"] += time.time() - began
+        state["seconds"] += now - began
         running = logs if running is None else {k: 0.98 * running[k] + 0.02 * v for k, v in logs.items()}
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
         last = time.time() >= deadline or state["step"] >= args.max_steps
         if time.time() - last_eval > args.eval_minutes * 60 or last:
             with averaged_weights(train_model, optimizer):
-                scores = evaluate(train_model, cache, items, teacher_songs=sampler.songs)
-                score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
+                scores = score(train_model)
                 record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
+                          "seconds_per_step": {k: v / max(1, state["step"] - phase_start) for k, v in timing.items()},
                           **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
-                keep_check(out, model, state, history, record, score)
+                keep_check(out, model, state, history, record,
+                           float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]])))
             last_eval = time.time()
         if time.time() - last_ckpt > args.checkpoint_minutes * 60:
             save_checkpoint(out, model, optimizer, state, sampler)

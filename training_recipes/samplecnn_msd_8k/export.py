@@ -18,16 +18,16 @@ from pathlib import Path
 
 from sdk.preset import save_preset
 from training_recipes.samplecnn_msd import readout
-from training_recipes.samplecnn_msd.export import whiten_on_tracks
+from training_recipes.samplecnn_msd.export import preset_description, whiten_on_tracks
 from training_recipes.samplecnn_msd.prepare import SAMPLE_RATE
 from training_recipes.samplecnn_msd.train import comma_list
 from training_recipes.samplecnn_msd_8k.store import load_store
-from training_recipes.samplecnn_msd_8k.teachers import STUDENT_RATE, STUDENT_SAMPLES
+from training_recipes.samplecnn_msd_8k.teachers import SONG_TEACHER, STUDENT_RATE, STUDENT_SAMPLES
 from training_recipes.samplecnn_msd_8k.train import EMBEDDING_SIZE, REGISTRY_NAME, build_student
-from zoo.musicnn import MSD_TAGS
 
 PRESET_ID = "samplecnn-msd-8k"
-HYPERPARAMETERS = ("lr", "warmup_steps", "decay_steps", "final_lr_fraction", "ema_decay", "logit_floor",
+CARD_FILE = Path(__file__).with_name("card.json")  # the card's prose and rows; figures come from results/
+HYPERPARAMETERS = ("song_teacher", "lr", "warmup_steps", "decay_steps", "final_lr_fraction", "ema_decay", "logit_floor",
                    "tag_weight", "cos_weight", "relational_weight", "feature_teachers", "metric_weight", "margin",
                    "soundtracks_per_batch", "per_soundtrack", "soundtrack_exponent", "speed", "mixup_p",
                    "mixup_max", "eq_bands", "eq_db", "gain_low_db", "gain_high_db", "init_from")
@@ -57,7 +57,8 @@ def training_summary(run, weights="best"):
             "step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"]},
         "augmentation": config["augmentation"],
         "phases": [{"from_step": p["from_step"], "hours": p["hours"], **({"init": p["init"]} if p.get("init") else {}),
-                    **{k: p.get(k) for k in HYPERPARAMETERS}} for p in config["phases"]],
+                    **{k: p.get(k) for k in HYPERPARAMETERS},
+                    "song_teacher": p.get("song_teacher") or SONG_TEACHER} for p in config["phases"]],
     }, store, tracks
 
 
@@ -69,34 +70,21 @@ def export(run, out, weights="best", weights_dtype="float16", whiten_shrinkage=r
         raise SystemExit(f"{path}: no such weights file (train first)")
     model.load_weights(path)
     summary, store, tracks = training_summary(run, weights)
-    teachers = ["musicnn-msd (tags)", "artist-siamese-msd (segment embedding)"]
+    song = dict.fromkeys(p["song_teacher"] for p in summary["phases"])
+    teachers = ["musicnn-msd (tags)", *(f"{name} (embedding of the crop)" for name in song)]
     teachers += [f"{name} (neighbourhoods of its features)" for name in
                  dict.fromkeys(t for p in summary["phases"] for t in comma_list(p["feature_teachers"] or ""))]
-    preprocessor = {"sample_rate": STUDENT_RATE, "frontend": {}, "frontend_class": "zoo>RawWaveform",
-                    "segment": {"length": STUDENT_SAMPLES, "hop": STUDENT_SAMPLES, "unit": "samples",
-                                "remainder": "drop", "pad": "zeros"},
-                    "aggregation": "mean",
-                    # segments per graph call by default: the fastest measured on JAX (docs/performance.md)
-                    "batch_size": {"jax": 4}}
-    metadata = {
-        "preset": PRESET_ID,
-        "registry_name": REGISTRY_NAME,
-        "embedding_size": EMBEDDING_SIZE,
-        "subspaces": {"all": [0, EMBEDDING_SIZE]},
-        "tags": list(MSD_TAGS),
-        "outputs": [{"name": "embedding", "purpose": "embeddings", "size": EMBEDDING_SIZE},
-                    {"name": "tags", "purpose": "predictions", "size": len(MSD_TAGS)}],
-        "aggregation": "mean",
-        "license": "MIT",
-        "provenance": ("Distilled on free game soundtracks from Debian packages, not trained on the Million Song "
-                       "Dataset, by function matching: " + ", ".join(teachers) + " ran on every augmented "
-                       "crop the student heard. Recipe: training_recipes/samplecnn_msd_8k "
-                       f"(weights: {weights})."),
-        "training": summary,
-        "citation": "J. Lee, Similarity-based Deep Learning for Music Retrieval, KAIST 2021, Table 3.3 "
-                    "(SampleCNN at 8 kHz); L. Beyer et al., Knowledge distillation: A good teacher is patient "
-                    "and consistent, CVPR 2022.",
-    }
+    provenance = ("Distilled on free game soundtracks from Debian packages, not trained on the Million Song "
+                  "Dataset, by function matching: " + ", ".join(teachers) + " ran on every augmented "
+                  "crop the student heard. Recipe: training_recipes/samplecnn_msd_8k "
+                  f"(weights: {weights}).")
+    # batch_size: segments per graph call by default, the fastest measured on JAX (docs/performance.md)
+    preprocessor, metadata = preset_description(
+        PRESET_ID, REGISTRY_NAME, STUDENT_RATE, STUDENT_SAMPLES, {"jax": 4}, provenance, summary,
+        "J. Lee, Similarity-based Deep Learning for Music Retrieval, KAIST 2021, Table 3.3 (SampleCNN at "
+        "8 kHz); L. Beyer et al., Knowledge distillation: A good teacher is patient and consistent, CVPR 2022.")
+    if CARD_FILE.is_file():
+        metadata["card"] = json.loads(CARD_FILE.read_text(encoding="utf-8"))
 
     def save(directory, extra_files=None, meta=metadata):
         return save_preset(model, directory, name=REGISTRY_NAME, arguments={"embedding_size": EMBEDDING_SIZE},

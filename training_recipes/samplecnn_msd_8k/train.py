@@ -21,20 +21,17 @@ continues. Logs: <out>/train.log, <out>/history.jsonl. Stage 3 is `export.py`.
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-from tqdm import tqdm
 
 import zoo
 from training_recipes.evaluation.metrics import mean_average_precision, roc_auc_macro
 from training_recipes.samplecnn_msd.losses import embedding_loss, tag_loss
-from training_recipes.samplecnn_msd.optimization import averaged_weights, learning_rate_at, schedule_origin
-from training_recipes.samplecnn_msd.train import (comma_list, keep_check, open_history, restore_checkpoint,
-                                                  save_checkpoint)
+from training_recipes.samplecnn_msd.optimization import schedule_origin
+from training_recipes.samplecnn_msd.train import comma_list, open_history, restore_checkpoint, run_steps
 from training_recipes.samplecnn_msd_8k.augment import Augmentation, CropSampler, validation_spans
 from training_recipes.samplecnn_msd_8k.store import load_store
 from training_recipes.samplecnn_msd_8k.teachers import (FEATURE_TEACHERS, SONG_TEACHER, SONG_TEACHERS, STUDENT_SAMPLES,
@@ -194,47 +191,18 @@ def train(args):
                                                 indent=1))
     validation = Validation(store, val_ids, teachers)
     log.info("validation: %d spans of %d tracks", len(validation.spans), len(validation.tracks))
-    deadline = time.time() + args.hours * 3600
-    last_ckpt = last_eval = time.time()
     history = open_history(out / "history.jsonl", state["step"] if resumed else None)
-    bar = tqdm(initial=state["step"], desc="steps", unit="step", file=sys.stdout, mininterval=30)
-    running, timing = None, {"data": 0.0, "teachers": 0.0, "student": 0.0}
-    while time.time() < deadline and state["step"] < args.max_steps:
+
+    def next_batch():
         began = time.time()
         spans, soundtracks = sampler.batch()
         x = student_view(spans)
         fetched = time.time()
         y = teachers.targets(teachers(spans), soundtracks)
-        taught = time.time()
-        optimizer.learning_rate.assign(learning_rate_at(state["step"] - schedule_start, args.lr, args.warmup_steps,
-                                                        args.decay_steps, args.final_lr_fraction))
-        logs = train_model.train_on_batch(x, y, return_dict=True)
-        now = time.time()
-        for key, seconds in (("data", fetched - began), ("teachers", taught - fetched), ("student", now - taught)):
-            timing[key] += seconds
-        state["step"] += 1
-        state["examples"] += len(x)
-        state["seconds"] += now - began
-        running = logs if running is None else {k: 0.98 * running[k] + 0.02 * v for k, v in logs.items()}
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in running.items()})
-        last = time.time() >= deadline or state["step"] >= args.max_steps
-        if time.time() - last_eval > args.eval_minutes * 60 or last:
-            with averaged_weights(train_model, optimizer):
-                scores = validation.score(train_model)
-                score = float(np.nansum([scores["soundtrack_map"], scores["tag_roc_auc_vs_teacher"]]))
-                record = {"step": state["step"], "examples": state["examples"], "train_seconds": state["seconds"],
-                          "seconds_per_step": {k: v / max(1, state["step"] - phase["from_step"])
-                                               for k, v in timing.items()},
-                          **{f"train_{k}": float(v) for k, v in running.items()}, **scores}
-                keep_check(out, model, state, history, record, score)
-            last_eval = time.time()
-        if time.time() - last_ckpt > args.checkpoint_minutes * 60:
-            save_checkpoint(out, model, optimizer, state, sampler)
-            last_ckpt = time.time()
-    save_checkpoint(out, model, optimizer, state, sampler)
-    bar.close()
-    return state
+        return x, y, {"data": fetched - began, "teachers": time.time() - fetched}
+
+    return run_steps(args, out, model, train_model, optimizer, sampler, state, phase["from_step"], schedule_start,
+                     history, next_batch, validation.score)
 
 
 def main(argv=None):
